@@ -1,0 +1,14 @@
+//! Arrow Plasma 11's wire protocol, as bytes: object ids, the message model,
+//! the flatbuffers codec, frame and notification framing, and fd passing.
+//!
+//! This crate knows bytes, not sockets: decoding takes a byte slice and says
+//! "need more bytes" with `Ok(None)`. The one exception is [`fd`], the small
+//! module that moves file descriptors with `SCM_RIGHTS`.
+
+mod id;
+mod message;
+
+pub use id::{ObjectId, OBJECT_ID_LEN};
+pub use message::{
+    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,
+};

@@ -1,0 +1,403 @@
+//! The protocol's data model: message types, error codes, object specs and
+//! the decoded form of every request and reply (protocol.md §4, §5, §8).
+//!
+//! Requests borrow from the frame they were decoded from, so inline object
+//! data (create-and-seal) is never copied before it reaches the arena.
+
+use crate::ObjectId;
+
+/// Length of a digest: the little-endian bytes of a `u64` (protocol.md §11).
+pub const DIGEST_LEN: usize = 8;
+
+/// The 8-byte digest a client computes at seal time. The store only keeps
+/// and echoes it.
+pub type Digest = [u8; DIGEST_LEN];
+
+/// Message type numbers carried in the frame header (protocol.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i64)]
+#[non_exhaustive]
+pub enum MessageType {
+    DisconnectClient = 0,
+    CreateRequest = 1,
+    CreateReply = 2,
+    CreateAndSealRequest = 3,
+    CreateAndSealReply = 4,
+    AbortRequest = 5,
+    AbortReply = 6,
+    SealRequest = 7,
+    SealReply = 8,
+    GetRequest = 9,
+    GetReply = 10,
+    ReleaseRequest = 11,
+    ReleaseReply = 12,
+    DeleteRequest = 13,
+    DeleteReply = 14,
+    ContainsRequest = 15,
+    ContainsReply = 16,
+    ListRequest = 17,
+    ListReply = 18,
+    ConnectRequest = 19,
+    ConnectReply = 20,
+    EvictRequest = 21,
+    EvictReply = 22,
+    SubscribeRequest = 23,
+    UnsubscribeRequest = 24,
+    DataRequest = 25,
+    DataReply = 26,
+    Notification = 27,
+    SetOptionsRequest = 28,
+    SetOptionsReply = 29,
+    GetDebugStringRequest = 30,
+    GetDebugStringReply = 31,
+    CreateAndSealBatchRequest = 32,
+    CreateAndSealBatchReply = 33,
+    RefreshLruRequest = 34,
+    RefreshLruReply = 35,
+}
+
+impl MessageType {
+    /// Every message type, in numeric order.
+    pub const ALL: [MessageType; 36] = [
+        Self::DisconnectClient,
+        Self::CreateRequest,
+        Self::CreateReply,
+        Self::CreateAndSealRequest,
+        Self::CreateAndSealReply,
+        Self::AbortRequest,
+        Self::AbortReply,
+        Self::SealRequest,
+        Self::SealReply,
+        Self::GetRequest,
+        Self::GetReply,
+        Self::ReleaseRequest,
+        Self::ReleaseReply,
+        Self::DeleteRequest,
+        Self::DeleteReply,
+        Self::ContainsRequest,
+        Self::ContainsReply,
+        Self::ListRequest,
+        Self::ListReply,
+        Self::ConnectRequest,
+        Self::ConnectReply,
+        Self::EvictRequest,
+        Self::EvictReply,
+        Self::SubscribeRequest,
+        Self::UnsubscribeRequest,
+        Self::DataRequest,
+        Self::DataReply,
+        Self::Notification,
+        Self::SetOptionsRequest,
+        Self::SetOptionsReply,
+        Self::GetDebugStringRequest,
+        Self::GetDebugStringReply,
+        Self::CreateAndSealBatchRequest,
+        Self::CreateAndSealBatchReply,
+        Self::RefreshLruRequest,
+        Self::RefreshLruReply,
+    ];
+
+    /// The type with this wire number, if there is one.
+    pub fn from_i64(n: i64) -> Option<Self> {
+        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    /// The wire number.
+    pub const fn as_i64(self) -> i64 {
+        self as i64
+    }
+}
+
+/// `PlasmaError`: the int32 status carried in `error`/`errors` fields
+/// (protocol.md §5.2). `Ok` is the schema default and is omitted on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(i32)]
+pub enum ErrorCode {
+    #[default]
+    Ok = 0,
+    ObjectExists = 1,
+    ObjectNotFound = 2,
+    OutOfMemory = 3,
+    ObjectNotSealed = 4,
+    ObjectInUse = 5,
+}
+
+impl ErrorCode {
+    /// The code with this wire value, if it is one of the six.
+    pub fn from_i32(n: i32) -> Option<Self> {
+        Some(match n {
+            0 => Self::Ok,
+            1 => Self::ObjectExists,
+            2 => Self::ObjectNotFound,
+            3 => Self::OutOfMemory,
+            4 => Self::ObjectNotSealed,
+            5 => Self::ObjectInUse,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub const fn as_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+/// `PlasmaObjectSpec`, the 48-byte inline struct that says where an object
+/// lives (protocol.md §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ObjectSpec {
+    /// Id of the memory segment; equals the `store_fd` the client maps.
+    pub segment_index: i32,
+    /// Offset of the data from the start of the segment.
+    pub data_offset: u64,
+    /// Data bytes; `u64::MAX` (all ones) marks "not available" in a GetReply.
+    pub data_size: u64,
+    /// Always `data_offset + data_size`.
+    pub metadata_offset: u64,
+    /// Metadata bytes.
+    pub metadata_size: u64,
+    /// 0 = host memory, the only kind this store serves.
+    pub device_num: i32,
+}
+
+impl ObjectSpec {
+    /// The entry a GetReply carries for an object that is not available.
+    pub const NOT_AVAILABLE: ObjectSpec = ObjectSpec {
+        segment_index: 0,
+        data_offset: 0,
+        data_size: u64::MAX,
+        metadata_offset: 0,
+        metadata_size: 0,
+        device_num: 0,
+    };
+
+    /// Whether this GetReply entry denotes a found object.
+    pub const fn is_available(&self) -> bool {
+        self.data_size != u64::MAX
+    }
+}
+
+/// `ObjectInfo`: one object as List and notifications describe it
+/// (protocol.md §5.4).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    pub object_id: ObjectId,
+    pub data_size: i64,
+    pub metadata_size: i64,
+    /// Number of distinct clients holding the object (List only).
+    pub ref_count: i32,
+    /// Unix seconds (List only).
+    pub create_time: i64,
+    /// Whole seconds from create to seal, -1 while unsealed (List only).
+    pub construct_duration: i64,
+    /// `None` while unsealed: written as an empty string, except in deletion
+    /// notifications, which carry no digest field at all.
+    pub digest: Option<Digest>,
+    /// True only in deletion notifications.
+    pub is_deletion: bool,
+}
+
+/// A decoded request (client → store). Borrows inline data from the frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request<'a> {
+    /// Type 0: the store treats it as a disconnect.
+    Disconnect,
+    Connect,
+    Create {
+        id: ObjectId,
+        evict_if_full: bool,
+        data_size: u64,
+        metadata_size: u64,
+        device_num: i32,
+    },
+    CreateAndSeal {
+        id: ObjectId,
+        evict_if_full: bool,
+        data: &'a [u8],
+        metadata: &'a [u8],
+        digest: Digest,
+    },
+    /// All four vectors have the same length (the decoder checks).
+    CreateAndSealBatch {
+        ids: Vec<ObjectId>,
+        evict_if_full: bool,
+        data: Vec<&'a [u8]>,
+        metadata: Vec<&'a [u8]>,
+        digests: Vec<Digest>,
+    },
+    Abort {
+        id: ObjectId,
+    },
+    Seal {
+        id: ObjectId,
+        digest: Digest,
+    },
+    /// `timeout_ms`: -1 waits forever, 0 answers at once, N > 0 waits N ms.
+    Get {
+        ids: Vec<ObjectId>,
+        timeout_ms: i64,
+    },
+    /// Has no reply.
+    Release {
+        id: ObjectId,
+    },
+    Delete {
+        ids: Vec<ObjectId>,
+    },
+    Contains {
+        id: ObjectId,
+    },
+    List,
+    Evict {
+        num_bytes: u64,
+    },
+    /// Has no reply; the client then passes the notification socket's fd.
+    Subscribe,
+    SetOptions {
+        client_name: String,
+        output_memory_quota: i64,
+    },
+    DebugString,
+    RefreshLru {
+        ids: Vec<ObjectId>,
+    },
+}
+
+impl Request<'_> {
+    /// The frame type this request is sent with.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Request::Disconnect => MessageType::DisconnectClient,
+            Request::Connect => MessageType::ConnectRequest,
+            Request::Create { .. } => MessageType::CreateRequest,
+            Request::CreateAndSeal { .. } => MessageType::CreateAndSealRequest,
+            Request::CreateAndSealBatch { .. } => MessageType::CreateAndSealBatchRequest,
+            Request::Abort { .. } => MessageType::AbortRequest,
+            Request::Seal { .. } => MessageType::SealRequest,
+            Request::Get { .. } => MessageType::GetRequest,
+            Request::Release { .. } => MessageType::ReleaseRequest,
+            Request::Delete { .. } => MessageType::DeleteRequest,
+            Request::Contains { .. } => MessageType::ContainsRequest,
+            Request::List => MessageType::ListRequest,
+            Request::Evict { .. } => MessageType::EvictRequest,
+            Request::Subscribe => MessageType::SubscribeRequest,
+            Request::SetOptions { .. } => MessageType::SetOptionsRequest,
+            Request::DebugString => MessageType::GetDebugStringRequest,
+            Request::RefreshLru { .. } => MessageType::RefreshLruRequest,
+        }
+    }
+
+    /// Whether the store answers this request with a reply frame.
+    pub fn expects_reply(&self) -> bool {
+        !matches!(
+            self,
+            Request::Release { .. } | Request::Subscribe | Request::Disconnect
+        )
+    }
+}
+
+/// A reply (store → client).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    Connect {
+        memory_capacity: i64,
+    },
+    /// On error, `object` is all zeros and `store_fd`/`mmap_size` are 0.
+    Create {
+        id: ObjectId,
+        object: ObjectSpec,
+        error: ErrorCode,
+        store_fd: i32,
+        mmap_size: i64,
+    },
+    CreateAndSeal {
+        error: ErrorCode,
+    },
+    CreateAndSealBatch {
+        error: ErrorCode,
+    },
+    Abort {
+        id: ObjectId,
+    },
+    Seal {
+        id: ObjectId,
+        error: ErrorCode,
+    },
+    /// `ids` and `objects` match the request position by position;
+    /// `store_fds`/`mmap_sizes` list the distinct segments of found objects.
+    Get {
+        ids: Vec<ObjectId>,
+        objects: Vec<ObjectSpec>,
+        store_fds: Vec<i32>,
+        mmap_sizes: Vec<i64>,
+    },
+    /// The wire `count` field is `ids.len()`; `errors` has one entry per id.
+    Delete {
+        ids: Vec<ObjectId>,
+        errors: Vec<ErrorCode>,
+    },
+    Contains {
+        id: ObjectId,
+        has_object: bool,
+    },
+    List {
+        objects: Vec<ObjectInfo>,
+    },
+    Evict {
+        num_bytes: u64,
+    },
+    SetOptions {
+        error: ErrorCode,
+    },
+    DebugString {
+        text: String,
+    },
+    RefreshLru,
+}
+
+impl Reply {
+    /// The frame type this reply is sent with.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Reply::Connect { .. } => MessageType::ConnectReply,
+            Reply::Create { .. } => MessageType::CreateReply,
+            Reply::CreateAndSeal { .. } => MessageType::CreateAndSealReply,
+            Reply::CreateAndSealBatch { .. } => MessageType::CreateAndSealBatchReply,
+            Reply::Abort { .. } => MessageType::AbortReply,
+            Reply::Seal { .. } => MessageType::SealReply,
+            Reply::Get { .. } => MessageType::GetReply,
+            Reply::Delete { .. } => MessageType::DeleteReply,
+            Reply::Contains { .. } => MessageType::ContainsReply,
+            Reply::List { .. } => MessageType::ListReply,
+            Reply::Evict { .. } => MessageType::EvictReply,
+            Reply::SetOptions { .. } => MessageType::SetOptionsReply,
+            Reply::DebugString { .. } => MessageType::GetDebugStringReply,
+            Reply::RefreshLru => MessageType::RefreshLruReply,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_numbers_match_the_table() {
+        for (i, t) in MessageType::ALL.iter().enumerate() {
+            assert_eq!(t.as_i64(), i as i64);
+            assert_eq!(MessageType::from_i64(i as i64), Some(*t));
+        }
+        assert_eq!(MessageType::from_i64(36), None);
+        assert_eq!(MessageType::from_i64(-1), None);
+    }
+
+    #[test]
+    fn error_codes_round_trip() {
+        for n in 0..6 {
+            assert_eq!(ErrorCode::from_i32(n).map(ErrorCode::as_i32), Some(n));
+        }
+        assert_eq!(ErrorCode::from_i32(6), None);
+    }
+}

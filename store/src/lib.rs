@@ -1,0 +1,1 @@
+//! The plasma-store daemon as a library.

@@ -1,0 +1,1 @@
+//! The shared fixture of the end-to-end tests.
