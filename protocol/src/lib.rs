@@ -5,9 +5,14 @@
 //! "need more bytes" with `Ok(None)`. The one exception is [`fd`], the small
 //! module that moves file descriptors with `SCM_RIGHTS`.
 
+mod codec;
+pub mod fd;
+mod frame;
 mod id;
 mod message;
 
+pub use codec::{decode_notification, decode_reply, decode_request, DecodeError, Encoder};
+pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
     Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,

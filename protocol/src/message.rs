@@ -99,7 +99,9 @@ impl MessageType {
 
     /// The type with this wire number, if there is one.
     pub fn from_i64(n: i64) -> Option<Self> {
-        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The wire number.
