@@ -1,0 +1,134 @@
+//! Per-connection state, holds and releases, and disconnect cleanup
+//! (protocol.md §10.8, §10.14).
+
+use std::collections::HashSet;
+
+use super::get::PendingGet;
+use super::quota::Quota;
+use super::table::{ListTag, State};
+use super::{ClientId, Outcome, Store};
+
+/// What the store remembers about one connection.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    /// Slots of the objects this client holds (the source of truth for
+    /// every entry's `ref_count`).
+    pub held: HashSet<u32>,
+    /// Slots of unsealed objects this client created; erased when it
+    /// disconnects, whether or not it still holds them.
+    pub creating: HashSet<u32>,
+    /// Segment ids whose fd this connection has received (§6).
+    pub sent_segments: Vec<i32>,
+    /// Whether notifications go to this client.
+    pub subscribed: bool,
+    /// The unanswered Get, if any.
+    pub pending_get: Option<PendingGet>,
+    /// Name set by SetOptions.
+    pub name: String,
+    /// Private LRU granted by SetOptions.
+    pub quota: Option<Quota>,
+}
+
+impl ClientState {
+    /// Records that `segment`'s fd goes to this client; true if it is new.
+    pub fn mark_sent(&mut self, segment: i32) -> bool {
+        if self.sent_segments.contains(&segment) {
+            false
+        } else {
+            self.sent_segments.push(segment);
+            true
+        }
+    }
+}
+
+impl Store {
+    /// Makes `client` a holder of `slot` (once per client, §10.1). A held
+    /// object leaves the global LRU.
+    pub(super) fn hold(&mut self, client: ClientId, slot: u32) {
+        let c = self.clients.entry(client).or_default();
+        if !c.held.insert(slot) {
+            return;
+        }
+        let e = self.table.get_mut(slot);
+        e.ref_count += 1;
+        if e.list == ListTag::Global {
+            self.global_lru.remove(&mut self.table, slot);
+        }
+    }
+
+    /// Drops `client`'s hold on `slot`; false if it had none.
+    pub(super) fn unhold(&mut self, client: ClientId, slot: u32, out: &mut Outcome) -> bool {
+        let removed = self
+            .clients
+            .get_mut(&client)
+            .is_some_and(|c| c.held.remove(&slot));
+        if removed {
+            let e = self.table.get_mut(slot);
+            e.ref_count = e.ref_count.saturating_sub(1);
+            if e.ref_count == 0 {
+                self.on_unreferenced(slot, out);
+            }
+        }
+        removed
+    }
+
+    /// The last hold on `slot` is gone (§10.8): a pending delete happens
+    /// now, a quota-owned object stays in its owner's list, anything else
+    /// sealed enters the global LRU at the most recent end. Unsealed objects
+    /// whose creator released them stay put until sealed or until the
+    /// creator disconnects (the pyarrow client releases unsealed buffers it
+    /// drops, and a later create of the same id must still see
+    /// ObjectExists).
+    pub(super) fn on_unreferenced(&mut self, slot: u32, out: &mut Outcome) {
+        let e = self.table.get(slot);
+        if e.state != State::Sealed || e.ref_count != 0 {
+            return;
+        }
+        if e.delete_pending {
+            let id = e.id;
+            self.remove_object(slot);
+            self.notify_deletion(id, out);
+        } else if e.list == ListTag::None {
+            self.global_lru.push_back(&mut self.table, slot);
+        }
+    }
+
+    pub(super) fn disconnect_client(&mut self, client: ClientId, out: &mut Outcome) {
+        if !self.clients.contains_key(&client) {
+            return;
+        }
+        self.drop_pending_get(client);
+        if let Some(c) = self.clients.get_mut(&client) {
+            if std::mem::take(&mut c.subscribed) {
+                self.subscribers -= 1;
+            }
+        }
+        self.dissolve_quota(client);
+        let (creating, held) = match self.clients.get_mut(&client) {
+            Some(c) => (std::mem::take(&mut c.creating), std::mem::take(&mut c.held)),
+            None => return,
+        };
+        // Unsealed objects vanish without a notification; other clients
+        // waiting for them keep waiting (§10.14).
+        let mut erase: Vec<u32> = creating.iter().copied().collect();
+        erase.sort_unstable();
+        for slot in erase {
+            if held.contains(&slot) {
+                let e = self.table.get_mut(slot);
+                e.ref_count = e.ref_count.saturating_sub(1);
+            }
+            self.remove_object(slot);
+        }
+        // Sorted for a deterministic LRU order.
+        let mut held: Vec<u32> = held.into_iter().filter(|s| !creating.contains(s)).collect();
+        held.sort_unstable();
+        for slot in held {
+            let e = self.table.get_mut(slot);
+            e.ref_count = e.ref_count.saturating_sub(1);
+            if e.ref_count == 0 {
+                self.on_unreferenced(slot, out);
+            }
+        }
+        self.clients.remove(&client);
+    }
+}

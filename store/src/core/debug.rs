@@ -1,0 +1,123 @@
+//! The GetDebugString text, in the real store's format (protocol.md §8;
+//! nothing parses it).
+
+use std::fmt::Write;
+
+use super::Store;
+
+/// Formats like a C++ ostream prints a double (6 significant digits,
+/// trailing zeros dropped), enough for a percentage.
+fn ostream_double(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = usize::try_from((5 - magnitude).max(0)).unwrap_or(0);
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// What the debug text says about one LRU cache.
+struct CacheLines<'a> {
+    name: &'a str,
+    capacity: i64,
+    original: i64,
+    used: u64,
+    objects: usize,
+    evictions: u64,
+    bytes_evicted: u64,
+}
+
+impl CacheLines<'_> {
+    /// Appends `(name) capacity`, used %, objects, evictions, bytes evicted.
+    fn write_to(&self, text: &mut String) {
+        let remaining = self.capacity as f64 - self.used as f64;
+        let used_pct = if self.original > 0 {
+            100.0 * (1.0 - remaining / self.original as f64)
+        } else {
+            0.0
+        };
+        let name = self.name;
+        let _ = write!(
+            text,
+            "\n({name}) capacity: {}\n({name}) used: {}%\n({name}) num objects: {}\n({name}) num evictions: {}\n({name}) bytes evicted: {}",
+            self.capacity,
+            ostream_double(used_pct),
+            self.objects,
+            self.evictions,
+            self.bytes_evicted,
+        );
+    }
+}
+
+impl Store {
+    /// The text GetDebugString returns.
+    pub(super) fn debug_string(&self) -> String {
+        let quota_clients: Vec<_> = self
+            .clients
+            .values()
+            .filter_map(|c| c.quota.as_ref().map(|q| (c.name.as_str(), q)))
+            .collect();
+        let mut owned = 0usize;
+        let mut pinned = 0usize;
+        let mut pinned_bytes = 0u64;
+        for (_, q) in &quota_clients {
+            for slot in q.list.slots(&self.table) {
+                let e = self.table.get(slot);
+                owned += 1;
+                if e.ref_count > 0 {
+                    pinned += 1;
+                    pinned_bytes = pinned_bytes.saturating_add(e.size());
+                }
+            }
+        }
+        let capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
+        let mut text = format!(
+            "num clients with quota: {}\nquota map size: {owned}\npinned quota map size: {pinned}\nallocated bytes: {}\nallocation limit: {capacity}\npinned bytes: {pinned_bytes}",
+            quota_clients.len(),
+            self.allocated,
+        );
+        CacheLines {
+            name: "global lru",
+            capacity: self.global_lru_capacity,
+            original: capacity,
+            used: self.global_lru.bytes(),
+            objects: self.global_lru.len(),
+            evictions: self.global_evictions,
+            bytes_evicted: self.global_bytes_evicted,
+        }
+        .write_to(&mut text);
+        for (name, q) in quota_clients {
+            let cap = i64::try_from(q.capacity).unwrap_or(i64::MAX);
+            CacheLines {
+                name,
+                capacity: cap,
+                original: cap,
+                used: q.list.bytes(),
+                objects: q.list.len(),
+                evictions: q.evictions,
+                bytes_evicted: q.bytes_evicted,
+            }
+            .write_to(&mut text);
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ostream_double;
+
+    #[test]
+    fn doubles_print_like_an_ostream() {
+        assert_eq!(ostream_double(10.0001), "10.0001");
+        assert_eq!(ostream_double(0.0), "0");
+        assert_eq!(ostream_double(100.0), "100");
+        assert_eq!(ostream_double(12.3456789), "12.3457");
+        assert_eq!(ostream_double(0.5), "0.5");
+    }
+}

@@ -1,0 +1,368 @@
+//! The sans-io core of the store: objects, not frames or sockets.
+//!
+//! [`Store::handle`] takes one decoded request from one client and appends
+//! the [`Effect`]s to perform, in order, to an [`Outcome`]: replies (each
+//! followed by the fds of segments new to that client) and notification
+//! messages. The event loop only translates. Semantics follow
+//! protocol.md §10; sections are cited where the behaviour is surprising.
+//!
+//! ```
+//! use plasma_protocol::{ObjectId, Reply, Request};
+//! use plasma_store::core::{Clock, Effect, Outcome, Store, StoreConfig, VecMemory};
+//!
+//! let config = StoreConfig { capacity: 4096, arena_len: 8192, segment_id: 1,
+//!     mmap_size: 8200, external_store: false };
+//! let mut store = Store::new(config, Box::new(VecMemory::new(8192)));
+//! store.connect(7);
+//! let mut out = Outcome::default();
+//! let id = ObjectId::from_bytes([1; 20]);
+//! let create = Request::Create { id, evict_if_full: true, data_size: 10,
+//!     metadata_size: 0, device_num: 0 };
+//! store.handle(7, create, &Clock::system(), &mut out).unwrap();
+//! let Effect::Reply { reply: Reply::Create { error, .. }, fds, .. } = &out.effects[0] else {
+//!     panic!("expected a create reply");
+//! };
+//! assert_eq!(*error, plasma_protocol::ErrorCode::Ok);
+//! assert_eq!(fds, &vec![1]); // first use of segment 1 on this connection
+//! ```
+
+mod admin;
+mod allocator;
+mod client;
+mod clock;
+mod create;
+mod debug;
+mod delete;
+mod get;
+mod index;
+mod lru;
+mod memory;
+mod quota;
+mod space;
+mod table;
+
+#[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod testkit;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
+
+pub use allocator::{Allocator, Extent, ALIGN};
+pub use clock::Clock;
+pub use memory::{ArenaMemory, VecMemory};
+
+use client::ClientState;
+use lru::LruList;
+use table::{ListTag, ObjectTable};
+
+/// A connection, as numbered by the event loop.
+pub type ClientId = u64;
+
+/// How the store was started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The `-m` value: the byte budget (§10.2) and what Connect reports.
+    pub capacity: u64,
+    /// Length of the region the allocator manages, at least `capacity`
+    /// (allocation slack, §14.7).
+    pub arena_len: u64,
+    /// The segment's id, sent as `segment_index` / `store_fd`.
+    pub segment_id: i32,
+    /// What clients are told to map: file length + 8 (§7).
+    pub mmap_size: i64,
+    /// `-e hashtable://…`: evictions move objects aside instead of
+    /// deleting them (§10.15).
+    pub external_store: bool,
+}
+
+/// Who a notification message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Every client that has subscribed.
+    Subscribers,
+    /// One client (the backlog sent on subscribe).
+    Client(ClientId),
+}
+
+/// One thing the event loop must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Send `reply` to `to`, then one fd message per entry of `fds`
+    /// (segment ids new to that client).
+    Reply {
+        /// The receiving client.
+        to: ClientId,
+        /// The reply frame.
+        reply: Reply,
+        /// Segments whose fd must follow the reply, in order.
+        fds: Vec<i32>,
+    },
+    /// One notification message (one send) containing exactly these infos.
+    Notify {
+        /// The receivers.
+        to: Audience,
+        /// The entries of the message.
+        infos: Vec<ObjectInfo>,
+    },
+}
+
+/// The effects of one call, in the order to perform them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Effects in order.
+    pub effects: Vec<Effect>,
+}
+
+impl Outcome {
+    fn reply(&mut self, to: ClientId, reply: Reply) {
+        self.effects.push(Effect::Reply {
+            to,
+            reply,
+            fds: Vec::new(),
+        });
+    }
+}
+
+/// A request no well-behaved client sends and that has no error reply.
+/// The event loop drops the offending connection (the real store aborts,
+/// §14.16).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// Release of an object the client does not hold (§10.8).
+    #[error("release of object {0} that this client does not hold")]
+    ReleaseNotHeld(ObjectId),
+    /// Abort of an object that is not in the table (§10.6).
+    #[error("abort of unknown object {0}")]
+    AbortNotFound(ObjectId),
+    /// Abort of an object another client created (§10.6).
+    #[error("abort of object {0} by a client that did not create it")]
+    AbortNotCreator(ObjectId),
+    /// Abort of an object that is already sealed (§10.6).
+    #[error("abort of object {0}, which is not unsealed")]
+    AbortNotUnsealed(ObjectId),
+    /// A device other than host memory (§5.3).
+    #[error("device {0} requested; only host memory (device 0) is served")]
+    UnsupportedDevice(i32),
+    /// A Get while this client's previous Get is unanswered (the loop holds
+    /// such frames back, so only a loop bug gets here).
+    #[error("get request while another get of this client is pending")]
+    GetWhilePending,
+    /// A batch whose vectors have different lengths.
+    #[error("create-and-seal batch vectors have different lengths")]
+    BatchLengthMismatch,
+    /// `Request::Disconnect` must go to [`Store::disconnect`].
+    #[error("disconnect request passed to handle")]
+    DisconnectRequest,
+    /// A request kind this store does not serve.
+    #[error("unsupported request {0:?}")]
+    Unsupported(plasma_protocol::MessageType),
+}
+
+/// The object store: table, allocator, LRU, clients, pending gets.
+pub struct Store {
+    config: StoreConfig,
+    memory: Box<dyn ArenaMemory>,
+    allocator: Allocator,
+    table: ObjectTable,
+    /// Σ data+metadata of resident objects (§10.2).
+    allocated: u64,
+    /// Sealed, unheld, non-quota objects by last release (§14.9).
+    global_lru: LruList,
+    /// Capacity left to the global LRU after granted quotas (§10.13).
+    global_lru_capacity: i64,
+    global_evictions: u64,
+    global_bytes_evicted: u64,
+    clients: HashMap<ClientId, ClientState>,
+    subscribers: usize,
+    /// Clients whose pending get waits for an id.
+    waiters: HashMap<ObjectId, Vec<ClientId>>,
+    deadlines: BTreeSet<(Instant, ClientId)>,
+    /// Bytes of evicted objects by slot (§10.15).
+    external: HashMap<u32, Box<[u8]>>,
+}
+
+impl Store {
+    /// A store over `memory`; the allocator manages
+    /// `min(config.arena_len, memory.len())` bytes.
+    pub fn new(config: StoreConfig, memory: Box<dyn ArenaMemory>) -> Self {
+        let region = config.arena_len.min(memory.len());
+        Self {
+            allocator: Allocator::new(region),
+            global_lru_capacity: i64::try_from(config.capacity).unwrap_or(i64::MAX),
+            config,
+            memory,
+            table: ObjectTable::default(),
+            allocated: 0,
+            global_lru: LruList::new(ListTag::Global),
+            global_evictions: 0,
+            global_bytes_evicted: 0,
+            clients: HashMap::new(),
+            subscribers: 0,
+            waiters: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            external: HashMap::new(),
+        }
+    }
+
+    /// Registers a new connection.
+    pub fn connect(&mut self, client: ClientId) {
+        self.clients.entry(client).or_default();
+    }
+
+    /// Applies one request. `Err` means the client misbehaved: the loop
+    /// should perform the effects gathered so far and drop the connection
+    /// (then call [`Store::disconnect`]).
+    pub fn handle(
+        &mut self,
+        client: ClientId,
+        req: Request<'_>,
+        clock: &Clock,
+        out: &mut Outcome,
+    ) -> Result<(), Violation> {
+        self.connect(client);
+        match req {
+            Request::Disconnect => return Err(Violation::DisconnectRequest),
+            Request::Connect => {
+                let memory_capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
+                out.reply(client, Reply::Connect { memory_capacity });
+            }
+            Request::Create {
+                id,
+                evict_if_full,
+                data_size,
+                metadata_size,
+                device_num,
+            } => {
+                if device_num != 0 {
+                    return Err(Violation::UnsupportedDevice(device_num));
+                }
+                let sizes = create::Sizes {
+                    data: data_size,
+                    metadata: metadata_size,
+                };
+                self.create(client, id, sizes, evict_if_full, clock, out);
+            }
+            Request::CreateAndSeal {
+                id,
+                evict_if_full,
+                data,
+                metadata,
+                digest,
+            } => self.create_and_seal(
+                client,
+                id,
+                data,
+                metadata,
+                digest,
+                evict_if_full,
+                clock,
+                out,
+            ),
+            Request::CreateAndSealBatch {
+                ids,
+                evict_if_full,
+                data,
+                metadata,
+                digests,
+            } => {
+                let n = ids.len();
+                if data.len() != n || metadata.len() != n || digests.len() != n {
+                    return Err(Violation::BatchLengthMismatch);
+                }
+                self.create_and_seal_batch(
+                    client,
+                    &ids,
+                    &data,
+                    &metadata,
+                    &digests,
+                    evict_if_full,
+                    clock,
+                    out,
+                );
+            }
+            Request::Abort { id } => self.abort(client, id, out)?,
+            Request::Seal { id, digest } => self.seal(client, id, digest, clock, out),
+            Request::Get { ids, timeout_ms } => self.get(client, ids, timeout_ms, clock, out)?,
+            Request::Release { id } => self.release(client, id, out)?,
+            Request::Delete { ids } => self.delete(client, ids, out),
+            Request::Contains { id } => self.contains(client, id, out),
+            Request::List => self.list(client, out),
+            Request::Evict { num_bytes } => self.evict_request(client, num_bytes, out),
+            Request::Subscribe => self.subscribe(client, out),
+            Request::SetOptions {
+                client_name,
+                output_memory_quota,
+            } => self.set_options(client, client_name, output_memory_quota, out),
+            Request::DebugString => {
+                let text = self.debug_string();
+                out.reply(client, Reply::DebugString { text });
+            }
+            Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
+            other => return Err(Violation::Unsupported(other.message_type())),
+        }
+        Ok(())
+    }
+
+    /// Cleans up after a connection (§10.14): drops its pending get (no
+    /// reply), erases its unsealed objects (no notification), releases its
+    /// holds (which may complete pending deletes, emitting notifications to
+    /// the remaining subscribers), returns its quota.
+    pub fn disconnect(&mut self, client: ClientId, out: &mut Outcome) {
+        self.disconnect_client(client, out);
+    }
+
+    /// Whether `client` has a Get waiting for objects.
+    pub fn has_pending_get(&self, client: ClientId) -> bool {
+        self.clients
+            .get(&client)
+            .is_some_and(|c| c.pending_get.is_some())
+    }
+
+    /// The earliest deadline of a pending Get.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|&(t, _)| t)
+    }
+
+    /// Answers every pending Get whose deadline is at or before `clock.now`.
+    pub fn expire(&mut self, clock: &Clock, out: &mut Outcome) {
+        while let Some(&(t, c)) = self.deadlines.first() {
+            if t > clock.now {
+                break;
+            }
+            self.finish_get(c, out);
+        }
+    }
+
+    /// The `-m` byte budget.
+    pub fn capacity(&self) -> u64 {
+        self.config.capacity
+    }
+
+    /// Σ data+metadata of objects occupying memory (§10.2).
+    pub fn allocated(&self) -> u64 {
+        self.allocated
+    }
+
+    /// Number of objects in the table (any state).
+    pub fn object_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes of the store's own heap used by the object table (entries and
+    /// id index), for memory-per-object measurements.
+    pub fn table_heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
+    }
+
+    /// The configuration the store was built with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+}

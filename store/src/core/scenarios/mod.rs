@@ -1,0 +1,11 @@
+//! Scenario tests: request sequences replayed against the core, with the
+//! invariants checked after every step.
+
+mod lifecycle;
+mod pyarrow;
+mod space;
+mod waiting;
+
+const A: u64 = 1;
+const B: u64 = 2;
+const C: u64 = 3;

@@ -1,0 +1,171 @@
+//! The byte budget, eviction and removal (protocol.md §10.2, §10.3,
+//! §10.12, §10.15).
+
+use plasma_protocol::ObjectId;
+
+use super::allocator::Extent;
+use super::table::{deletion_info, ListTag, State};
+use super::{Audience, Effect, Outcome, Store};
+
+impl Store {
+    /// Finds room for an object of `size` bytes and allocates it; `None`
+    /// means OutOfMemory.
+    ///
+    /// Budget (§10.2): fits iff `allocated + size ≤ capacity`. Otherwise
+    /// evict from the LRU tail at least `max(need, capacity / 5)` (§10.3,
+    /// §14.8); those evictions stick even when the create then fails. If the
+    /// budget admits the object but no hole is big enough (fragmentation —
+    /// the real store would map another segment), keep evicting LRU objects
+    /// one by one until a hole fits.
+    pub(super) fn reserve(&mut self, size: u64, evict: bool, out: &mut Outcome) -> Option<Extent> {
+        let cap = self.config.capacity;
+        let total = self.allocated.saturating_add(size);
+        if total > cap {
+            if !evict {
+                return None;
+            }
+            let need = total - cap;
+            let target = need.max(cap / 5);
+            if self.evict_global(target, out) < need {
+                return None;
+            }
+        }
+        loop {
+            if let Some(extent) = self.allocator.alloc(size) {
+                self.allocated += size;
+                return Some(extent);
+            }
+            if !evict {
+                return None;
+            }
+            let victim = self.global_lru.front()?;
+            self.count_global_eviction(victim);
+            self.evict_object(victim, out);
+        }
+    }
+
+    /// Evicts from the global LRU's least recent end until the evicted
+    /// data+metadata bytes reach `target` or the LRU is empty (§10.12:
+    /// zero-size objects go along the way without counting). Returns the
+    /// bytes evicted.
+    pub(super) fn evict_global(&mut self, target: u64, out: &mut Outcome) -> u64 {
+        let mut evicted = 0u64;
+        while evicted < target {
+            let Some(victim) = self.global_lru.front() else {
+                break;
+            };
+            evicted = evicted.saturating_add(self.count_global_eviction(victim));
+            self.evict_object(victim, out);
+        }
+        evicted
+    }
+
+    fn count_global_eviction(&mut self, slot: u32) -> u64 {
+        let size = self.table.get(slot).size();
+        self.global_evictions += 1;
+        self.global_bytes_evicted = self.global_bytes_evicted.saturating_add(size);
+        size
+    }
+
+    /// Evicts one sealed, unheld object: with an external store it moves
+    /// aside silently (§10.15), otherwise it is deleted with a notification.
+    pub(super) fn evict_object(&mut self, slot: u32, out: &mut Outcome) {
+        if self.config.external_store {
+            self.move_out(slot);
+        } else {
+            let id = self.table.get(slot).id;
+            self.remove_object(slot);
+            self.notify_deletion(id, out);
+        }
+    }
+
+    /// Copies an object's bytes to the external store and frees its memory;
+    /// the entry stays, state Evicted.
+    fn move_out(&mut self, slot: u32) {
+        self.unlink(slot);
+        let e = self.table.get(slot);
+        let size = e.size();
+        let bytes: Box<[u8]> = self.memory.read(e.offset, size).into();
+        if let Some(extent) = e.extent() {
+            self.allocator.free(extent);
+        }
+        self.allocated -= size;
+        self.external.insert(slot, bytes);
+        self.table.get_mut(slot).state = State::Evicted;
+    }
+
+    /// Brings an evicted object back (§10.7): allocate (may evict others),
+    /// copy data and metadata back, sealed with a digest of 8 zero bytes.
+    /// False if there is no room.
+    pub(super) fn restore(&mut self, slot: u32, unix_secs: i64, out: &mut Outcome) -> bool {
+        let size = self.table.get(slot).size();
+        let Some(extent) = self.reserve(size, true, out) else {
+            return false;
+        };
+        if let Some(bytes) = self.external.remove(&slot) {
+            self.memory.write(extent.offset, &bytes);
+        }
+        let e = self.table.get_mut(slot);
+        e.offset = extent.offset;
+        e.state = State::Sealed;
+        e.digest = [0; 8];
+        e.create_time = unix_secs;
+        e.construct_duration = 0;
+        true
+    }
+
+    /// Takes `slot` out of whichever list it is in.
+    pub(super) fn unlink(&mut self, slot: u32) {
+        match self.table.get(slot).list {
+            ListTag::None => {}
+            ListTag::Global => self.global_lru.remove(&mut self.table, slot),
+            ListTag::Quota => {
+                let owner = self.table.get(slot).owner;
+                let quota = self.clients.get_mut(&owner).and_then(|c| c.quota.as_mut());
+                match quota {
+                    Some(q) => q.list.remove(&mut self.table, slot),
+                    // Unreachable by construction (a quota list is emptied
+                    // before its client goes); keep the tag consistent.
+                    None => self.table.get_mut(slot).list = ListTag::None,
+                }
+            }
+        }
+    }
+
+    /// Erases an object nobody holds: unlinks it, frees its memory or its
+    /// external bytes, forgets it. No notification.
+    pub(super) fn remove_object(&mut self, slot: u32) {
+        self.unlink(slot);
+        let e = self.table.get(slot);
+        debug_assert_eq!(e.ref_count, 0, "removing a held object");
+        match e.state {
+            State::Created | State::Sealed => {
+                if let Some(extent) = e.extent() {
+                    self.allocator.free(extent);
+                }
+                self.allocated -= e.size();
+                if e.state == State::Created {
+                    let owner = e.owner;
+                    if let Some(c) = self.clients.get_mut(&owner) {
+                        c.creating.remove(&slot);
+                    }
+                }
+            }
+            State::Evicted => {
+                self.external.remove(&slot);
+            }
+            State::Vacant => return,
+        }
+        self.table.remove(slot);
+    }
+
+    /// One deletion notification for `id` (§9).
+    pub(super) fn notify_deletion(&mut self, id: ObjectId, out: &mut Outcome) {
+        if self.subscribers > 0 {
+            out.effects.push(Effect::Notify {
+                to: Audience::Subscribers,
+                infos: vec![deletion_info(id)],
+            });
+        }
+    }
+}
