@@ -1,1 +1,4 @@
-fn main() {}
+//! The `plasma-store` daemon.
+fn main() {
+    plasma_store::cli::main()
+}

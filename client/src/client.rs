@@ -1,0 +1,660 @@
+//! The blocking [`Client`].
+//!
+//! Threading: a `Client` is `Send + Sync` and cheap to clone (an `Arc`).
+//! Quick requests (create, seal, `try_get`, list, ...) go over one primary
+//! connection, one at a time. A get that may wait (`get_timeout`, `get`)
+//! runs on a connection of its own, taken from a pool (or opened) for the
+//! call and returned afterwards, so it never blocks other threads' calls.
+//! Releases are written without waiting for any pending reply (see
+//! `connection.rs`).
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, Reply, Request};
+use std::os::fd::AsRawFd;
+
+use crate::builder::ObjectBuilder;
+use crate::connection::{object_extent, unexpected, Connection, Context, Wait};
+use crate::digest::{digest, NO_DIGEST};
+use crate::error::{
+    CallError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
+    ListError, ProtocolError, SubscribeError, VerifyError,
+};
+use crate::lock;
+use crate::mapping::ViewMut;
+use crate::subscription::Subscription;
+use crate::ObjectBuffer;
+
+/// Settings for [`Client::connect_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// let mut options = plasma_client::ClientOptions::default();
+/// options.connect_retries = 5;
+/// options.request_timeout = Some(Duration::from_secs(10));
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// How many times to retry connecting while the socket is missing or
+    /// refuses connections (the store may still be starting). Default 50.
+    pub connect_retries: u32,
+    /// Pause between connection attempts. Default 100 ms.
+    pub retry_delay: Duration,
+    /// Compute a CRC-32 digest at seal time (see [`digest`](crate::digest));
+    /// when false, 8 zero bytes are sent. Default true.
+    pub digest: bool,
+    /// Longest wait for the store to answer (or accept bytes); a get's own
+    /// timeout is added to it; a get without timeout is never cut short.
+    /// `None` (the default) waits forever. When it fires, the call returns
+    /// `Timeout` and its connection is abandoned (a fresh one replaces it).
+    pub request_timeout: Option<Duration>,
+    /// Idle connections kept for waiting gets. Default 4.
+    pub max_idle_connections: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_retries: 50,
+            retry_delay: Duration::from_millis(100),
+            digest: true,
+            request_timeout: None,
+            max_idle_connections: 4,
+        }
+    }
+}
+
+/// What [`Client::delete`] did with one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteOutcome {
+    /// Deleted now.
+    Deleted,
+    /// No such object.
+    NotFound,
+    /// Not sealed yet: it will be deleted once sealed and released.
+    NotSealed,
+    /// Some client (possibly this one) holds it: it will be deleted when
+    /// the last holder releases it.
+    InUse,
+}
+
+/// A blocking connection to a plasma store (ours or Arrow Plasma 11's).
+///
+/// `Send + Sync` and cheap to clone; share it between threads freely. A
+/// get that waits runs on its own connection and never holds up other
+/// calls or the release of dropped buffers.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use plasma_client::{Client, ObjectId};
+/// let client = Client::connect("/tmp/plasma.sock")?;
+/// let id = ObjectId::random();
+/// client.create_and_seal(id, b"payload", b"")?;
+/// let found = client.get(&[id])?;
+/// assert_eq!(found[0].data(), b"payload");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: ClientOptions,
+    capacity: u64,
+    ctx: Arc<Context>,
+    primary: Mutex<Arc<Connection>>,
+    pool: Mutex<Vec<Arc<Connection>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("path", &self.inner.path)
+            .field("capacity", &self.inner.capacity)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with default [`ClientOptions`] (retrying for about 5 s
+    /// while the socket is missing or refuses connections).
+    ///
+    /// ```no_run
+    /// let client = plasma_client::Client::connect("/tmp/plasma.sock")?;
+    /// println!("store holds up to {} bytes", client.store_capacity());
+    /// # Ok::<(), plasma_client::ConnectError>(())
+    /// ```
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, ConnectError> {
+        Self::connect_with(path, ClientOptions::default())
+    }
+
+    /// Connects with the given options.
+    ///
+    /// ```no_run
+    /// let mut options = plasma_client::ClientOptions::default();
+    /// options.connect_retries = 0;
+    /// let client = plasma_client::Client::connect_with("/tmp/plasma.sock", options)?;
+    /// # Ok::<(), plasma_client::ConnectError>(())
+    /// ```
+    pub fn connect_with(
+        path: impl AsRef<Path>,
+        options: ClientOptions,
+    ) -> Result<Client, ConnectError> {
+        let path = path.as_ref().to_path_buf();
+        let ctx = Arc::new(Context::new(options.request_timeout));
+        let stream = connect_retrying(&path, &options)?;
+        let (primary, capacity) = Connection::handshake(stream, &ctx)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                path,
+                options,
+                capacity,
+                ctx,
+                primary: Mutex::new(primary),
+                pool: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The store's capacity in bytes (its `-m`), as told at connect time.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) { assert!(client.store_capacity() > 0); }
+    /// ```
+    pub fn store_capacity(&self) -> u64 {
+        self.inner.capacity
+    }
+
+    /// Creates an object of `data_size` bytes of data plus `metadata`, to be
+    /// written in place and then sealed. The store evicts released objects
+    /// if needed to make room.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut b = client.create(plasma_client::ObjectId::random(), 3, b"meta")?;
+    /// b.data_mut().copy_from_slice(b"abc");
+    /// let sealed = b.seal()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create(
+        &self,
+        id: ObjectId,
+        data_size: u64,
+        metadata: &[u8],
+    ) -> Result<ObjectBuilder, CreateError> {
+        let conn = self.primary()?;
+        let metadata_size = metadata.len() as u64;
+        let answer = conn.request(
+            &Request::Create {
+                id,
+                evict_if_full: true,
+                data_size,
+                metadata_size,
+                device_num: 0,
+            },
+            Wait::Quick,
+        )?;
+        let Reply::Create {
+            id: got,
+            object,
+            error,
+            ..
+        } = &answer.reply
+        else {
+            return Err(unexpected(MessageType::CreateReply, &answer.reply).into());
+        };
+        match error {
+            ErrorCode::Ok => {}
+            ErrorCode::ObjectExists => return Err(CreateError::ObjectExists),
+            ErrorCode::OutOfMemory => return Err(CreateError::StoreFull),
+            other => return Err(CreateError::Protocol(ProtocolError::UnexpectedCode(*other))),
+        }
+        let checked = (|| -> Result<(ViewMut, usize), ProtocolError> {
+            if *got != id {
+                return Err(ProtocolError::WrongObject {
+                    expected: id,
+                    got: *got,
+                });
+            }
+            if object.data_size != data_size
+                || object.metadata_size != metadata_size
+                || Some(object.metadata_offset) != object.data_offset.checked_add(data_size)
+            {
+                return Err(ProtocolError::Mismatch(
+                    "created object has other sizes than requested",
+                ));
+            }
+            let (extent, data_len) = object_extent(object)?;
+            let view = answer.segment(object.segment_index)?.view_mut(extent)?;
+            Ok((view, data_len))
+        })();
+        match checked {
+            Ok((view, data_len)) => {
+                conn.acquire(id);
+                Ok(ObjectBuilder::new(
+                    conn,
+                    id,
+                    view,
+                    data_len,
+                    metadata,
+                    self.inner.options.digest,
+                ))
+            }
+            Err(e) => {
+                conn.abort(id);
+                Err(CreateError::Protocol(e))
+            }
+        }
+    }
+
+    /// Creates and seals an object in one request, sending the bytes inline
+    /// (one copy through the socket). The object is not held afterwards.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::CreateError> {
+    /// client.create_and_seal(plasma_client::ObjectId::random(), b"small", b"")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_and_seal(
+        &self,
+        id: ObjectId,
+        data: &[u8],
+        metadata: &[u8],
+    ) -> Result<(), CreateError> {
+        let digest = if self.inner.options.digest {
+            digest(data, metadata)
+        } else {
+            NO_DIGEST
+        };
+        let conn = self.primary()?;
+        let answer = conn.request(
+            &Request::CreateAndSeal {
+                id,
+                evict_if_full: true,
+                data,
+                metadata,
+                digest,
+            },
+            Wait::Quick,
+        )?;
+        match answer.reply {
+            Reply::CreateAndSeal {
+                error: ErrorCode::Ok,
+            } => Ok(()),
+            Reply::CreateAndSeal {
+                error: ErrorCode::ObjectExists,
+            } => Err(CreateError::ObjectExists),
+            Reply::CreateAndSeal {
+                error: ErrorCode::OutOfMemory,
+            } => Err(CreateError::StoreFull),
+            Reply::CreateAndSeal { error } => {
+                Err(CreateError::Protocol(ProtocolError::UnexpectedCode(error)))
+            }
+            other => Err(unexpected(MessageType::CreateAndSealReply, &other).into()),
+        }
+    }
+
+    /// Gets whatever of `ids` is sealed now, without waiting: one entry per
+    /// id (duplicates allowed), `None` where the object is absent or not
+    /// sealed yet.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::GetError> {
+    /// match client.try_get(&[id])?.pop().flatten() {
+    ///     Some(buf) => println!("{} bytes", buf.data().len()),
+    ///     None => println!("not there (yet)"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn try_get(&self, ids: &[ObjectId]) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.primary()?.get(ids, 0, Wait::Quick)?)
+    }
+
+    /// Gets `ids`, waiting up to `timeout` for those not sealed yet; `None`
+    /// for what is still missing then. Runs on a connection of its own.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::GetError> {
+    /// let found = client.get_timeout(&[id], std::time::Duration::from_secs(1))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_timeout(
+        &self,
+        ids: &[ObjectId],
+        timeout: Duration,
+    ) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
+        if timeout.is_zero() {
+            return self.try_get(ids);
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.pooled_get(ids, timeout_ms(timeout), Wait::For(timeout))
+    }
+
+    /// Gets `ids`, waiting as long as it takes for every one to be sealed.
+    /// Runs on a connection of its own.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::GetError> {
+    /// let buffers = client.get(&[id])?; // one buffer per id, in order
+    /// println!("{:?}", buffers[0].metadata());
+    /// # Ok(()) }
+    /// ```
+    pub fn get(&self, ids: &[ObjectId]) -> Result<Vec<ObjectBuffer>, GetError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.pooled_get(ids, -1, Wait::Forever)?
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or(GetError::Protocol(ProtocolError::Mismatch(
+                "a get without timeout returned an absent object",
+            )))
+    }
+
+    /// Whether the store has a sealed object `id`.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::ContainsError> {
+    /// if client.contains(id)? { println!("sealed and present"); }
+    /// # Ok(()) }
+    /// ```
+    pub fn contains(&self, id: ObjectId) -> Result<bool, ContainsError> {
+        let answer = self
+            .primary()?
+            .request(&Request::Contains { id }, Wait::Quick)?;
+        match answer.reply {
+            Reply::Contains {
+                id: got,
+                has_object,
+            } if got == id => Ok(has_object),
+            Reply::Contains { id: got, .. } => {
+                Err(ContainsError::Protocol(ProtocolError::WrongObject {
+                    expected: id,
+                    got,
+                }))
+            }
+            other => Err(unexpected(MessageType::ContainsReply, &other).into()),
+        }
+    }
+
+    /// Deletes objects; one outcome per id, in order. Objects someone holds
+    /// (including this client) or that are not sealed yet are deleted later,
+    /// when that ends.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::DeleteError> {
+    /// use plasma_client::DeleteOutcome;
+    /// assert_eq!(client.delete(&[id])?, vec![DeleteOutcome::Deleted]);
+    /// # Ok(()) }
+    /// ```
+    pub fn delete(&self, ids: &[ObjectId]) -> Result<Vec<DeleteOutcome>, DeleteError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer = self
+            .primary()?
+            .request(&Request::Delete { ids: ids.to_vec() }, Wait::Quick)?;
+        let Reply::Delete { ids: got, errors } = answer.reply else {
+            return Err(unexpected(MessageType::DeleteReply, &answer.reply).into());
+        };
+        if got != ids || errors.len() != ids.len() {
+            return Err(DeleteError::Protocol(ProtocolError::Mismatch(
+                "delete reply lists other objects than requested",
+            )));
+        }
+        errors
+            .into_iter()
+            .map(|code| match code {
+                ErrorCode::Ok => Ok(DeleteOutcome::Deleted),
+                ErrorCode::ObjectNotFound => Ok(DeleteOutcome::NotFound),
+                ErrorCode::ObjectNotSealed => Ok(DeleteOutcome::NotSealed),
+                ErrorCode::ObjectInUse => Ok(DeleteOutcome::InUse),
+                other => Err(DeleteError::Protocol(ProtocolError::UnexpectedCode(other))),
+            })
+            .collect()
+    }
+
+    /// Every object in the store (created, sealed or evicted to an external
+    /// store), with sizes, holder count, times and digest (`None` while
+    /// unsealed).
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::ListError> {
+    /// for info in client.list()? {
+    ///     println!("{} {} bytes", info.object_id, info.data_size);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list(&self) -> Result<Vec<ObjectInfo>, ListError> {
+        let answer = self.primary()?.request(&Request::List, Wait::Quick)?;
+        match answer.reply {
+            Reply::List { objects } => Ok(objects),
+            other => Err(unexpected(MessageType::ListReply, &other).into()),
+        }
+    }
+
+    /// Asks the store to evict released objects (least recently used first)
+    /// until at least `num_bytes` are freed; returns the bytes freed (may
+    /// be less, or 0).
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::EvictError> {
+    /// let freed = client.evict(1 << 20)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn evict(&self, num_bytes: u64) -> Result<u64, EvictError> {
+        let answer = self
+            .primary()?
+            .request(&Request::Evict { num_bytes }, Wait::Quick)?;
+        match answer.reply {
+            Reply::Evict { num_bytes } => Ok(num_bytes),
+            other => Err(unexpected(MessageType::EvictReply, &other).into()),
+        }
+    }
+
+    /// Subscribes to seal and deletion notifications (on a connection of
+    /// its own, so any number of subscriptions may coexist).
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::SubscribeError> {
+    /// let mut sub = client.subscribe()?;
+    /// let first = sub.recv()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> Result<Subscription, SubscribeError> {
+        let conn = self.open_extra()?;
+        let io = |op| {
+            move |e: nix::Error| SubscribeError::Io {
+                op,
+                source: e.into(),
+            }
+        };
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(io("create notification socket pair"))?;
+        // The store must never block on a slow subscriber (protocol.md §6).
+        fcntl(theirs.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(io("make notification socket non-blocking"))?;
+        conn.send_with_fd(&Request::Subscribe, theirs.as_fd())?;
+        drop(theirs);
+        Ok(Subscription::new(UnixStream::from(ours), conn))
+    }
+
+    /// Recomputes the digest of object `id` and compares it with the one the
+    /// store keeps. `Ok(false)` also when the object was sealed without a
+    /// digest, or by a client with another digest algorithm (pyarrow).
+    ///
+    /// Costs a get plus a full [`list`](Self::list) of the store (the only
+    /// request that returns stored digests), so O(number of objects).
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::VerifyError> {
+    /// assert!(client.verify(id)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn verify(&self, id: ObjectId) -> Result<bool, VerifyError> {
+        let buf = self
+            .try_get(&[id])?
+            .pop()
+            .flatten()
+            .ok_or(VerifyError::NotFound)?;
+        let computed = digest(buf.data(), buf.metadata());
+        let stored = self
+            .list()?
+            .into_iter()
+            .find(|info| info.object_id == id)
+            .and_then(|info| info.digest)
+            .ok_or(VerifyError::NotFound)?;
+        Ok(computed == stored)
+    }
+
+    /// The primary connection; replaces it if it was abandoned (after a
+    /// timeout or protocol error) while the store lives.
+    fn primary(&self) -> Result<Arc<Connection>, CallError> {
+        let mut primary = lock(&self.inner.primary);
+        if primary.is_poisoned() && !self.inner.ctx.is_dead() {
+            *primary = self.open_extra()?;
+        }
+        Ok(Arc::clone(&primary))
+    }
+
+    /// Opens one more connection (one attempt: the store is known to be up).
+    fn open_extra(&self) -> Result<Arc<Connection>, CallError> {
+        if self.inner.ctx.is_dead() {
+            return Err(CallError::Disconnected);
+        }
+        let stream = UnixStream::connect(&self.inner.path).map_err(|source| {
+            use std::io::ErrorKind::*;
+            match source.kind() {
+                NotFound | ConnectionRefused => CallError::Disconnected,
+                _ => CallError::Io {
+                    op: "connect to store",
+                    source,
+                },
+            }
+        })?;
+        let (conn, _) = Connection::handshake(stream, &self.inner.ctx)?;
+        Ok(conn)
+    }
+
+    /// A get on a pooled connection, so that waiting does not block others.
+    fn pooled_get(
+        &self,
+        ids: &[ObjectId],
+        timeout_ms: i64,
+        wait: Wait,
+    ) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
+        let conn = self.checkout()?;
+        let result = conn.get(ids, timeout_ms, wait);
+        self.checkin(conn);
+        Ok(result?)
+    }
+
+    fn checkout(&self) -> Result<Arc<Connection>, CallError> {
+        if self.inner.ctx.is_dead() {
+            return Err(CallError::Disconnected);
+        }
+        loop {
+            let Some(conn) = lock(&self.inner.pool).pop() else {
+                break;
+            };
+            if conn.is_usable() {
+                return Ok(conn);
+            }
+        }
+        self.open_extra()
+    }
+
+    fn checkin(&self, conn: Arc<Connection>) {
+        if conn.is_usable() {
+            let mut pool = lock(&self.inner.pool);
+            if pool.len() < self.inner.options.max_idle_connections {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+/// Connects, retrying while the store may still be starting.
+fn connect_retrying(path: &Path, options: &ClientOptions) -> Result<UnixStream, ConnectError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match UnixStream::connect(path) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                use std::io::ErrorKind::*;
+                let transient = matches!(
+                    e.kind(),
+                    NotFound | ConnectionRefused | WouldBlock | Interrupted
+                );
+                if !transient || attempts > options.connect_retries {
+                    return Err(ConnectError::Unavailable {
+                        path: path.to_path_buf(),
+                        attempts,
+                        source: e,
+                    });
+                }
+                std::thread::sleep(options.retry_delay);
+            }
+        }
+    }
+}
+
+/// A get timeout in whole milliseconds, rounded up (so a short wait is
+/// never turned into "don't wait") and capped below the wire's range.
+fn timeout_ms(timeout: Duration) -> i64 {
+    let ms = timeout.as_nanos().div_ceil(1_000_000);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn client_is_send_sync_and_clone() {
+        assert_send_sync::<Client>();
+    }
+
+    #[test]
+    fn timeouts_round_up_to_whole_milliseconds() {
+        assert_eq!(timeout_ms(Duration::from_micros(1)), 1);
+        assert_eq!(timeout_ms(Duration::from_millis(5)), 5);
+        assert_eq!(timeout_ms(Duration::from_micros(5001)), 6);
+        assert_eq!(timeout_ms(Duration::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn connecting_to_a_missing_socket_gives_up_after_the_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ClientOptions {
+            connect_retries: 2,
+            retry_delay: Duration::from_millis(1),
+            ..ClientOptions::default()
+        };
+        let err = Client::connect_with(dir.path().join("none.sock"), options).unwrap_err();
+        assert!(matches!(err, ConnectError::Unavailable { attempts: 3, .. }));
+    }
+}

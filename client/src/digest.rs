@@ -1,0 +1,50 @@
+//! The digest this client sends at seal time.
+//!
+//! The store never checks digests; it keeps the 8 bytes and echoes them in
+//! List replies and seal notifications (protocol.md §11). This client uses
+//! CRC-32 (IEEE) over the data followed by the metadata, widened to `u64`
+//! and sent as its 8 little-endian bytes. (pyarrow computes a different,
+//! XXH64-based digest, so digests of objects written by pyarrow do not match
+//! ours; [`Client::verify`](crate::Client::verify) only makes sense for
+//! objects sealed by this client with digests enabled.)
+
+use plasma_protocol::Digest;
+
+/// The digest of an object: CRC-32 of `data` then `metadata`, as the 8
+/// little-endian bytes of the `u32` widened to `u64`.
+///
+/// ```
+/// let d = plasma_client::digest(b"hello", b"");
+/// assert_eq!(d, [0x86, 0xa6, 0x10, 0x36, 0, 0, 0, 0]); // crc32("hello") = 0x3610a686
+/// ```
+pub fn digest(data: &[u8], metadata: &[u8]) -> Digest {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(data);
+    hasher.update(metadata);
+    u64::from(hasher.finalize()).to_le_bytes()
+}
+
+/// The digest sent when digests are disabled (`ClientOptions::digest = false`).
+pub const NO_DIGEST: Digest = [0; 8];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // crc32("123456789") = 0xcbf43926, the standard check value.
+        assert_eq!(
+            digest(b"123456789", b""),
+            [0x26, 0x39, 0xf4, 0xcb, 0, 0, 0, 0]
+        );
+        assert_eq!(digest(b"", b""), [0; 8]);
+    }
+
+    #[test]
+    fn covers_data_then_metadata() {
+        assert_eq!(digest(b"1234", b"56789"), digest(b"123456789", b""));
+        assert_ne!(digest(b"56789", b"1234"), digest(b"123456789", b""));
+        assert_ne!(digest(b"abc", b""), digest(b"abd", b""));
+    }
+}

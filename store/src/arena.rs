@@ -1,0 +1,201 @@
+//! The arena: the shared-memory file every client maps, and the store's own
+//! mapping of it.
+//!
+//! This is the one store module with `unsafe`: the two copies in and out of
+//! the mapping. Both go through [`checked_range`], a pure bounds check, and
+//! both rely on the sharing contract in docs/design.md.
+#![allow(unsafe_code)]
+
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::backing::{self, BackingError, BackingOptions};
+use crate::core::ArenaMemory;
+
+/// The one segment id this store hands out.
+pub const SEGMENT_ID: i32 = 1;
+
+/// Why the arena could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArenaError {
+    /// Creating the backing file failed.
+    #[error(transparent)]
+    Backing(#[from] BackingError),
+    /// The store's own mapping failed.
+    #[error("mapping the {len}-byte arena failed: {source}")]
+    Map {
+        /// Bytes that were to be mapped.
+        len: u64,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The arena's descriptor, kept to pass to clients.
+#[derive(Debug)]
+pub struct Arena {
+    fd: OwnedFd,
+    len: u64,
+}
+
+impl Arena {
+    /// Creates the backing file and the store's mapping of it.
+    pub fn create(opts: &BackingOptions) -> Result<(Arena, ArenaMapping), ArenaError> {
+        let b = backing::create(opts)?;
+        let map_err = |source| ArenaError::Map { len: b.len, source };
+        let map_len = usize::try_from(b.len)
+            .map_err(|_| map_err(std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+        // MAP_SHARED, read-write. MmapRaw only hands out a raw pointer, so no
+        // Rust reference ever spans bytes that clients write concurrently.
+        let map = MmapOptions::new()
+            .len(map_len)
+            .map_raw(&b.fd)
+            .map_err(map_err)?;
+        let mapping = ArenaMapping { map, len: b.len };
+        Ok((
+            Arena {
+                fd: b.fd,
+                len: b.len,
+            },
+            mapping,
+        ))
+    }
+
+    /// The descriptor to send to clients (one fd message per new segment).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// File length = the allocator region.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the arena is empty (never, once created).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// What clients are told: they map `mmap_size - 8` bytes.
+    pub fn mmap_size(&self) -> i64 {
+        i64::try_from(self.len.saturating_add(8)).unwrap_or(i64::MAX)
+    }
+}
+
+/// The store's mapping of the arena, handed to the core as its memory.
+#[derive(Debug)]
+pub struct ArenaMapping {
+    map: MmapRaw,
+    len: u64,
+}
+
+/// `offset..offset + len` as an index range, if it lies inside `total` bytes.
+pub fn checked_range(total: u64, offset: u64, len: u64) -> Option<Range<usize>> {
+    let end = offset.checked_add(len)?;
+    if end > total {
+        return None;
+    }
+    Some(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
+}
+
+impl ArenaMemory for ArenaMapping {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn write(&mut self, offset: u64, bytes: &[u8]) {
+        let Some(range) = checked_range(self.len, offset, bytes.len() as u64) else {
+            tracing::error!(
+                offset,
+                len = bytes.len(),
+                "arena write out of bounds ignored"
+            );
+            return;
+        };
+        // SAFETY: `range` lies inside the live mapping (checked_range against
+        // the mapped length; the mapping lives as long as `self`). By the
+        // sharing contract in docs/design.md the store writes an extent only
+        // while it creates the object itself (create-and-seal), before any
+        // client is given the extent, so no other party writes these bytes and
+        // `bytes` (a heap buffer) cannot overlap the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(range.start),
+                range.len(),
+            );
+        }
+    }
+
+    fn read(&self, offset: u64, len: u64) -> &[u8] {
+        let Some(range) = checked_range(self.len, offset, len) else {
+            tracing::error!(offset, len, "arena read out of bounds ignored");
+            return &[];
+        };
+        // SAFETY: `range` lies inside the mapping, which outlives the borrow of
+        // `self`. By the sharing contract in docs/design.md the store reads
+        // only sealed extents, which nobody writes while the store holds a
+        // reference to the object; the bytes are treated as opaque data, so
+        // even a client breaking the contract can only change their values.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(range.start), range.len()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backing::{DEFAULT_SHM_DIR, MIB};
+
+    #[test]
+    fn ranges_inside_are_accepted() {
+        assert_eq!(checked_range(100, 0, 100), Some(0..100));
+        assert_eq!(checked_range(100, 10, 5), Some(10..15));
+        assert_eq!(checked_range(100, 100, 0), Some(100..100));
+        assert_eq!(checked_range(0, 0, 0), Some(0..0));
+    }
+
+    #[test]
+    fn ranges_outside_or_overflowing_are_refused() {
+        assert_eq!(checked_range(100, 0, 101), None);
+        assert_eq!(checked_range(100, 101, 0), None);
+        assert_eq!(checked_range(100, 99, 2), None);
+        assert_eq!(checked_range(100, u64::MAX, 2), None);
+        assert_eq!(checked_range(u64::MAX, 1, u64::MAX), None);
+    }
+
+    fn small_arena() -> (Arena, ArenaMapping) {
+        let opts = BackingOptions {
+            capacity: MIB,
+            dir: DEFAULT_SHM_DIR.into(),
+            huge_pages: false,
+        };
+        Arena::create(&opts).unwrap()
+    }
+
+    #[test]
+    fn writes_are_visible_through_another_mapping_of_the_fd() {
+        let (arena, mut mem) = small_arena();
+        assert_eq!(arena.len(), 2 * MIB);
+        assert_eq!(arena.mmap_size(), (2 * MIB + 8) as i64);
+        assert_eq!(mem.len(), 2 * MIB);
+        mem.write(4096, b"hello");
+        assert_eq!(mem.read(4096, 5), b"hello");
+        let other = MmapOptions::new().map_raw(&arena.fd).unwrap();
+        // SAFETY: test-only read of bytes this test wrote; the sharing
+        // contract in docs/design.md is trivially kept with no clients.
+        let seen = unsafe { std::slice::from_raw_parts(other.as_ptr().add(4096), 5) };
+        assert_eq!(seen, b"hello");
+    }
+
+    #[test]
+    fn out_of_bounds_access_is_ignored() {
+        let (_arena, mut mem) = small_arena();
+        let end = mem.len();
+        mem.write(end - 2, b"abcd");
+        assert_eq!(mem.read(end - 2, 4), b"");
+        assert_eq!(mem.read(end - 2, 2), &[0, 0]);
+    }
+}

@@ -1,0 +1,63 @@
+//! One client connection: its socket, buffered input, queued output, its
+//! optional notification socket, and the small state the loop keeps for it.
+
+use std::time::Instant;
+
+use mio::net::UnixStream;
+
+use super::input::InBuf;
+use super::output::OutQueue;
+use super::subscriber::Subscriber;
+
+/// A connected client.
+#[derive(Debug)]
+pub struct Connection {
+    /// The client's socket (non-blocking).
+    pub stream: UnixStream,
+    /// Received bytes not handled yet.
+    pub input: InBuf,
+    /// Replies and fd messages not sent yet.
+    pub output: OutQueue,
+    /// The notification socket, once the client subscribed.
+    pub subscriber: Option<Subscriber>,
+    /// The socket may have unread bytes (edge-triggered: cleared on
+    /// `WouldBlock` only).
+    pub readable: bool,
+    /// The peer closed its side; handle what is buffered, then drop.
+    pub eof: bool,
+    /// A SubscribeRequest was handled; the next byte must carry an fd.
+    pub awaiting_subscriber_fd: bool,
+    /// The head frame expects a reply but this client's Get is pending.
+    pub blocked: bool,
+    /// Stream offset and arrival time of an incomplete head frame.
+    pub partial: Option<(u64, Instant)>,
+    /// Already scheduled for disconnection.
+    pub doomed: bool,
+}
+
+impl Connection {
+    /// A fresh connection over an accepted socket.
+    pub fn new(stream: UnixStream) -> Self {
+        Connection {
+            stream,
+            input: InBuf::default(),
+            output: OutQueue::default(),
+            subscriber: None,
+            readable: true,
+            eof: false,
+            awaiting_subscriber_fd: false,
+            blocked: false,
+            partial: None,
+            doomed: false,
+        }
+    }
+
+    /// Notes that the head frame is incomplete at `now` (keeps the first
+    /// time seen for the same frame).
+    pub fn mark_partial(&mut self, now: Instant) {
+        let head = self.input.head_offset();
+        if self.partial.map(|(pos, _)| pos) != Some(head) {
+            self.partial = Some((head, now));
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The loop itself: poll, dispatch readiness, run timers, and give every
+//! connection with work a bounded turn.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::net::UnixStream;
+use mio::{Events, Interest, Poll, Token};
+use plasma_protocol::Encoder;
+pub(super) use signal_hook_mio::v1_0::Signals;
+
+use super::connection::Connection;
+use super::listener::Listener;
+use super::shutdown::Shutdown;
+use super::ServerError;
+use crate::arena::Arena;
+use crate::config::ServerConfig;
+use crate::core::{ClientId, Clock, Outcome, Store};
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// Frames one connection may have handled per turn.
+pub(super) const FRAMES_PER_TURN: usize = 32;
+/// Bytes one connection may have read per turn.
+const READ_BYTES_PER_TURN: usize = 8 << 20;
+/// While its head frame waits for a pending Get, a connection is read only
+/// until this much is buffered.
+const BLOCKED_READ_LIMIT: usize = 1 << 20;
+
+/// The token of a client's main socket.
+pub(super) fn conn_token(id: ClientId) -> Token {
+    Token((id as usize) << 1)
+}
+
+/// The token of a client's notification socket.
+pub(super) fn sub_token(id: ClientId) -> Token {
+    Token(((id as usize) << 1) | 1)
+}
+
+/// Limits from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    pub max_frame_len: u64,
+    pub queue_cap: u64,
+    pub frame_deadline: Duration,
+}
+
+/// How a connection's turn ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// More bytes are needed.
+    NeedBytes,
+    /// The head frame waits for this client's pending Get.
+    Blocked,
+    /// The frame budget is used up; more buffered work remains.
+    Budget,
+    /// The connection is being dropped.
+    Gone,
+}
+
+/// Everything the loop owns.
+pub(super) struct EventLoop {
+    pub(super) poll: Poll,
+    listener: Listener,
+    signals: Option<Signals>,
+    shutdown: Shutdown,
+    pub(super) store: Store,
+    pub(super) arena: Arena,
+    pub(super) conns: HashMap<ClientId, Connection>,
+    next_id: ClientId,
+    /// Connections with work to do without waiting for a new event.
+    pub(super) ready: BTreeSet<ClientId>,
+    pub(super) encoder: Encoder,
+    pub(super) limits: Limits,
+    /// Connections to drop once the current step is over, with the reason.
+    pub(super) doomed: Vec<(ClientId, DropReason)>,
+}
+
+/// Why a connection is dropped, and how loudly to say so.
+#[derive(Debug)]
+pub(super) enum DropReason {
+    /// The peer went away: a debug line.
+    Quiet(String),
+    /// The peer misbehaved or could not be served: one warn line.
+    Loud(String),
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        config: &ServerConfig,
+        mut listener: Listener,
+        store: Store,
+        arena: Arena,
+        shutdown: Shutdown,
+        signals: Option<Signals>,
+    ) -> Result<Self, ServerError> {
+        let io = |op| move |source| ServerError::Io { op, source };
+        let poll = Poll::new().map_err(io("creating the poller"))?;
+        poll.registry()
+            .register(listener.source(), LISTENER, Interest::READABLE)
+            .map_err(io("registering the listening socket"))?;
+        shutdown
+            .attach(poll.registry(), WAKER)
+            .map_err(io("creating the shutdown waker"))?;
+        let mut signals = signals;
+        if let Some(s) = signals.as_mut() {
+            poll.registry()
+                .register(s, SIGNALS, Interest::READABLE)
+                .map_err(io("registering the signal pipe"))?;
+        }
+        Ok(EventLoop {
+            poll,
+            listener,
+            signals,
+            shutdown,
+            store,
+            arena,
+            conns: HashMap::new(),
+            next_id: 1,
+            ready: BTreeSet::new(),
+            encoder: Encoder::new(),
+            limits: Limits {
+                max_frame_len: config.max_frame_len,
+                queue_cap: config.queue_cap,
+                frame_deadline: config.frame_deadline,
+            },
+            doomed: Vec::new(),
+        })
+    }
+
+    /// Runs until a shutdown or a signal.
+    pub(super) fn run(&mut self) -> Result<(), ServerError> {
+        let mut events = Events::with_capacity(256);
+        let result = loop {
+            if self.shutdown.is_triggered() {
+                break Ok(());
+            }
+            match self.poll.poll(&mut events, self.poll_timeout()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    break Err(ServerError::Io {
+                        op: "polling",
+                        source,
+                    })
+                }
+            }
+            let mut stop = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    SIGNALS => stop |= self.take_signals(),
+                    token => self.dispatch(token, event),
+                }
+            }
+            self.drop_doomed();
+            if stop {
+                break Ok(());
+            }
+            self.expire_gets();
+            self.expire_partial_frames();
+            self.serve_ready();
+        };
+        self.shutdown.detach();
+        result
+    }
+
+    fn take_signals(&mut self) -> bool {
+        let Some(signals) = self.signals.as_mut() else {
+            return false;
+        };
+        let mut stop = false;
+        for sig in signals.pending() {
+            tracing::info!(signal = sig, "signal received, shutting down");
+            stop = true;
+        }
+        stop
+    }
+
+    /// Zero when some connection has buffered work, else until the next
+    /// Get deadline or partial-frame deadline, else forever.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() || !self.doomed.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let partial = self
+            .conns
+            .values()
+            .filter_map(|c| c.partial.map(|(_, t)| t + self.limits.frame_deadline))
+            .min();
+        let next = match (self.store.next_deadline(), partial) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("accepting a connection failed: {e}");
+                    return;
+                }
+            };
+            self.add_connection(stream);
+        }
+    }
+
+    fn add_connection(&mut self, mut stream: UnixStream) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            conn_token(id),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!("registering a new connection failed: {e}");
+            return;
+        }
+        self.conns.insert(id, Connection::new(stream));
+        self.store.connect(id);
+        self.ready.insert(id);
+        tracing::debug!(client = id, "client connected");
+    }
+
+    fn dispatch(&mut self, token: Token, event: &mio::event::Event) {
+        let id = (token.0 >> 1) as ClientId;
+        if token.0 & 1 == 1 {
+            self.flush_subscriber(id);
+            return;
+        }
+        if !self.conns.contains_key(&id) {
+            return;
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.readable = true;
+            }
+            self.ready.insert(id);
+        }
+        if event.is_writable() || event.is_write_closed() {
+            self.flush_connection(id);
+        }
+    }
+
+    fn expire_gets(&mut self) {
+        let now = Instant::now();
+        if self.store.next_deadline().is_some_and(|d| d <= now) {
+            let mut out = Outcome::default();
+            self.store.expire(&Clock::system(), &mut out);
+            self.perform(out);
+            self.drop_doomed();
+        }
+    }
+
+    fn expire_partial_frames(&mut self) {
+        let now = Instant::now();
+        let deadline = self.limits.frame_deadline;
+        let late: Vec<ClientId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.partial.is_some_and(|(_, t)| now >= t + deadline))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.doom(
+                id,
+                DropReason::Loud(format!(
+                    "a frame did not complete within {} ms",
+                    deadline.as_millis()
+                )),
+            );
+        }
+        self.drop_doomed();
+    }
+
+    /// Gives each connection with buffered work or unread bytes one turn.
+    fn serve_ready(&mut self) {
+        let ids: Vec<ClientId> = self.ready.iter().copied().collect();
+        for id in ids {
+            self.serve(id);
+            self.drop_doomed();
+        }
+    }
+
+    /// One turn: handle frames, read more when they run out, within budgets.
+    fn serve(&mut self, id: ClientId) {
+        let mut frames_left = FRAMES_PER_TURN;
+        let mut read_left = READ_BYTES_PER_TURN;
+        loop {
+            let step = self.handle_frames(id, &mut frames_left);
+            let Some(conn) = self.conns.get_mut(&id) else {
+                self.ready.remove(&id);
+                return;
+            };
+            match step {
+                Step::Gone => return,
+                Step::Budget => return,
+                Step::NeedBytes | Step::Blocked => {}
+            }
+            if conn.eof {
+                let reason = if conn.input.pending().is_empty() || step == Step::Blocked {
+                    "client disconnected"
+                } else {
+                    "client disconnected in the middle of a frame"
+                };
+                self.doom(id, DropReason::Quiet(reason.into()));
+                return;
+            }
+            let over_limit =
+                step == Step::Blocked && conn.input.pending().len() > BLOCKED_READ_LIMIT;
+            if !conn.readable || over_limit {
+                // Revisited on the next readable event, or when unblocked.
+                self.ready.remove(&id);
+                return;
+            }
+            if read_left == 0 {
+                return;
+            }
+            let want = conn.input.head_frame_missing().unwrap_or(0);
+            let sock = std::os::fd::AsFd::as_fd(&conn.stream);
+            match conn.input.read_from(sock, want) {
+                Ok(0) => conn.eof = true,
+                Ok(n) => read_left = read_left.saturating_sub(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_disconnect(&e) => conn.eof = true,
+                Err(e) => {
+                    self.doom(
+                        id,
+                        DropReason::Loud(format!("reading from the client failed: {e}")),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Errors that just mean the peer went away.
+pub(super) fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected
+    )
+}

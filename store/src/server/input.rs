@@ -1,0 +1,200 @@
+//! A connection's receive side: bytes read but not yet handled, and the
+//! descriptors that arrived with them, each pinned to the byte that carried it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use plasma_protocol::HEADER_LEN;
+
+/// Smallest free space offered to one `recvmsg`.
+const MIN_SPARE: usize = 64 << 10;
+/// An idle buffer larger than this is released.
+const KEEP_IDLE: usize = 1 << 20;
+
+/// What follows the handled bytes, when a descriptor is expected there.
+#[derive(Debug)]
+pub enum HeadFd {
+    /// The next byte has not arrived yet.
+    NoByte,
+    /// The next byte arrived without a descriptor.
+    Missing,
+    /// The next byte carried this descriptor (the byte is consumed).
+    Fd(OwnedFd),
+}
+
+/// Received, unhandled bytes (`buf[start..end]`) and their descriptors.
+///
+/// `buf` is kept initialised up to its length, so reads go straight into
+/// it without zeroing the space again.
+#[derive(Debug, Default)]
+pub struct InBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[start]`.
+    base: u64,
+    /// Descriptors with the stream offset of the byte that carried them.
+    fds: VecDeque<(u64, OwnedFd)>,
+    scratch_fds: Vec<OwnedFd>,
+}
+
+impl InBuf {
+    /// The unhandled bytes.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Stream offset of the first unhandled byte.
+    pub fn head_offset(&self) -> u64 {
+        self.base
+    }
+
+    /// Marks `n` bytes handled; descriptors carried by them are closed.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.start);
+        self.start += n;
+        self.base += n as u64;
+        while self.fds.front().is_some_and(|(pos, _)| *pos < self.base) {
+            tracing::debug!("closing a descriptor that arrived with frame bytes");
+            self.fds.pop_front();
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > KEEP_IDLE {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Takes the byte at the head if it carried a descriptor.
+    pub fn take_head_fd(&mut self) -> HeadFd {
+        if self.start == self.end {
+            return HeadFd::NoByte;
+        }
+        let fd = match self.fds.front() {
+            Some((pos, _)) if *pos == self.base => self.fds.pop_front().map(|(_, fd)| fd),
+            _ => None,
+        };
+        match fd {
+            Some(fd) => {
+                self.consume(1);
+                HeadFd::Fd(fd)
+            }
+            None => HeadFd::Missing,
+        }
+    }
+
+    /// Bytes still missing for the frame at the head, if its header is here.
+    pub fn head_frame_missing(&self) -> Option<usize> {
+        let p = self.pending();
+        let header = p.get(16..HEADER_LEN)?;
+        let len = u64::from_le_bytes(header.try_into().ok()?);
+        let total = usize::try_from(len).ok()?.checked_add(HEADER_LEN)?;
+        Some(total.saturating_sub(p.len()))
+    }
+
+    /// One `recvmsg` into the buffer; `want` hints how many bytes the head
+    /// frame still lacks. Returns the bytes read (0 = EOF).
+    pub fn read_from(&mut self, sock: BorrowedFd<'_>, want: usize) -> io::Result<usize> {
+        self.make_room(want);
+        self.scratch_fds.clear();
+        let n = plasma_protocol::fd::recv_with_fds(
+            sock,
+            &mut self.buf[self.end..],
+            &mut self.scratch_fds,
+        )?;
+        if n == 0 {
+            // Descriptors without bytes cannot be placed: close them.
+            self.scratch_fds.clear();
+            return Ok(0);
+        }
+        self.end += n;
+        // Linux ends a read right after the byte that carries descriptors.
+        let carrier = self.base + (self.end - self.start) as u64 - 1;
+        for fd in self.scratch_fds.drain(..) {
+            self.fds.push_back((carrier, fd));
+        }
+        Ok(n)
+    }
+
+    /// Ensures free space after `end`: at least 64 KiB, more when the head
+    /// frame needs it, growing at most by the amount already buffered so a
+    /// header alone cannot make us allocate a huge buffer.
+    fn make_room(&mut self, want: usize) {
+        let held = self.end - self.start;
+        let spare_wanted = want.clamp(MIN_SPARE, MIN_SPARE.max(held));
+        if self.buf.len() - self.end >= spare_wanted {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = held;
+        }
+        if self.buf.len() - self.end < spare_wanted {
+            self.buf.resize(self.end + spare_wanted, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn bytes_are_kept_between_reads_and_consumed_in_order() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut input = InBuf::default();
+        a.write_all(b"hello").unwrap();
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 5);
+        a.write_all(b" world").unwrap();
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 6);
+        assert_eq!(input.pending(), b"hello world");
+        input.consume(6);
+        assert_eq!(input.pending(), b"world");
+        assert_eq!(input.head_offset(), 6);
+        drop(a);
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 0);
+    }
+
+    #[test]
+    fn descriptor_is_found_on_the_byte_that_carried_it() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (passed, _keep) = UnixStream::pair().unwrap();
+        let mut input = InBuf::default();
+        a.write_all(b"frame").unwrap();
+        plasma_protocol::fd::send_fd(a.as_fd(), passed.as_fd()).unwrap();
+        a.write_all(b"next").unwrap();
+        while input.pending().len() < 10 {
+            input.read_from(b.as_fd(), 0).unwrap();
+        }
+        assert!(matches!(input.take_head_fd(), HeadFd::Missing));
+        input.consume(5);
+        assert!(matches!(input.take_head_fd(), HeadFd::Fd(_)));
+        assert_eq!(input.pending(), b"next");
+        input.consume(4);
+        assert!(matches!(input.take_head_fd(), HeadFd::NoByte));
+    }
+
+    #[test]
+    fn head_frame_length_is_read_from_the_header() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut input = InBuf::default();
+        let mut header = [0u8; 24];
+        header[16..24].copy_from_slice(&100u64.to_le_bytes());
+        a.write_all(&header[..20]).unwrap();
+        input.read_from(b.as_fd(), 0).unwrap();
+        assert_eq!(input.head_frame_missing(), None);
+        a.write_all(&header[20..]).unwrap();
+        a.write_all(&[7; 30]).unwrap();
+        while input.pending().len() < 54 {
+            input.read_from(b.as_fd(), 0).unwrap();
+        }
+        assert_eq!(input.head_frame_missing(), Some(70));
+    }
+}

@@ -1,0 +1,99 @@
+//! The runtime around the sans-io core: one thread, one mio poll, the
+//! listening socket, every client and notification socket, signals and the
+//! core's Get timers. The loop only translates bytes to requests and
+//! outcomes to bytes; every decision lives in [`crate::core`].
+
+mod connection;
+mod effects;
+mod event_loop;
+mod frames;
+mod input;
+pub mod listener;
+mod output;
+mod shutdown;
+mod subscriber;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+pub use shutdown::Shutdown;
+
+use crate::arena::{Arena, ArenaError, SEGMENT_ID};
+use crate::config::ServerConfig;
+use crate::core::{Store, StoreConfig};
+use listener::{ListenError, Listener, PeerPolicy};
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The arena could not be created.
+    #[error("cannot create the arena: {0}")]
+    Arena(#[from] ArenaError),
+    /// The socket could not be set up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The poller, the signal handlers or the registrations failed.
+    #[error("{op} failed: {source}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Runs the store until `shutdown` is triggered (or, with
+/// `config.handle_signals`, until SIGTERM/SIGINT). The socket file exists
+/// from the moment connections are accepted and is removed on return.
+///
+/// ```no_run
+/// use plasma_store::{server, ServerConfig};
+/// let shutdown = server::Shutdown::new();
+/// let stopper = shutdown.clone();
+/// let t = std::thread::spawn(move || server::run(ServerConfig::new("/tmp/p.sock", 1 << 20), shutdown));
+/// stopper.trigger();
+/// t.join().unwrap().unwrap();
+/// ```
+pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> {
+    // Handlers first: a SIGTERM while a large arena is being allocated still
+    // ends in a clean exit.
+    let signals = if config.handle_signals {
+        let s = event_loop::Signals::new([SIGTERM, SIGINT]).map_err(|source| ServerError::Io {
+            op: "installing SIGTERM/SIGINT handlers",
+            source,
+        })?;
+        Some(s)
+    } else {
+        None
+    };
+    // Cheap check first: do not build a large arena to then find a live store.
+    listener::ensure_not_served(&config.socket_path)?;
+    let (arena, mapping) = Arena::create(&config.backing())?;
+    tracing::info!(
+        capacity = config.capacity,
+        arena_bytes = arena.len(),
+        dir = %config.shm_dir.display(),
+        huge_pages = config.huge_pages,
+        "arena ready"
+    );
+    let store_config = StoreConfig {
+        capacity: config.capacity,
+        arena_len: arena.len(),
+        segment_id: SEGMENT_ID,
+        mmap_size: arena.mmap_size(),
+        external_store: config.external_store.is_some(),
+    };
+    let store = Store::new(store_config, Box::new(mapping));
+    let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());
+    let listener = Listener::bind(&config.socket_path, policy)?;
+    tracing::info!(socket = %config.socket_path.display(), "listening");
+    let mut event_loop =
+        event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals)?;
+    let result = event_loop.run();
+    tracing::info!("store stopped");
+    result
+}
