@@ -557,6 +557,14 @@ impl Client {
     }
 
     /// A get on a pooled connection, so that waiting does not block others.
+    ///
+    /// The store orders frames only within one connection, so a release sent
+    /// on a pooled connection could reach it after a create the program
+    /// issued later on the primary one (and find the space still taken).
+    /// So what the wait found is re-taken on the primary connection, where
+    /// the caller's releases will travel in program order with its next
+    /// requests, and the pooled holds are dropped and confirmed by one
+    /// round trip on the pooled connection before the call returns.
     fn pooled_get(
         &self,
         ids: &[ObjectId],
@@ -564,9 +572,40 @@ impl Client {
         wait: Wait,
     ) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
         let conn = self.checkout()?;
-        let result = conn.get(ids, timeout_ms, wait);
+        let waited = conn.get(ids, timeout_ms, wait);
+        let result = waited.and_then(|waited| self.rehold_on_primary(&conn, waited));
         self.checkin(conn);
         Ok(result?)
+    }
+
+    /// Takes the objects of `waited` (held on `pooled`) on the primary
+    /// connection, then releases them on `pooled` and waits until the store
+    /// has seen those releases.
+    fn rehold_on_primary(
+        &self,
+        pooled: &Connection,
+        waited: Vec<Option<ObjectBuffer>>,
+    ) -> Result<Vec<Option<ObjectBuffer>>, CallError> {
+        let Some(first) = waited.iter().flatten().next().map(ObjectBuffer::id) else {
+            return Ok(waited);
+        };
+        let found: Vec<ObjectId> = waited.iter().flatten().map(ObjectBuffer::id).collect();
+        // The pooled holds keep every found object alive until `waited` is
+        // dropped below, so the primary get finds each of them.
+        let mut again = self.primary()?.get(&found, 0, Wait::Quick)?.into_iter();
+        let moved = waited
+            .iter()
+            .map(|entry| {
+                entry
+                    .as_ref()
+                    .map(|pooled| again.next().flatten().unwrap_or_else(|| pooled.clone()))
+            })
+            .collect();
+        drop(waited);
+        // Frames of one connection are handled in order: once this reply is
+        // back, the releases written before it have been handled.
+        pooled.request(&Request::Contains { id: first }, Wait::Quick)?;
+        Ok(moved)
     }
 
     fn checkout(&self) -> Result<Arc<Connection>, CallError> {
