@@ -1,7 +1,7 @@
 //! Performing the core's outcomes (replies, fd messages, notifications),
 //! flushing queues, and dropping connections.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 
 use mio::unix::SourceFd;
@@ -15,14 +15,18 @@ use crate::core::{Audience, ClientId, Effect, Outcome};
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
     pub(super) fn perform(&mut self, out: Outcome) {
-        let mut replied: Vec<ClientId> = Vec::new();
-        let mut notified: BTreeSet<ClientId> = BTreeSet::new();
+        // Bytes each peer's queue held before this batch: what the cap judges.
+        let mut replied: Vec<(ClientId, u64)> = Vec::new();
+        let mut notified: BTreeMap<ClientId, u64> = BTreeMap::new();
         for effect in out.effects {
             match effect {
                 Effect::Reply { to, reply, fds } => {
                     let Some(conn) = self.conns.get_mut(&to) else {
                         continue;
                     };
+                    if !replied.iter().any(|(id, _)| *id == to) {
+                        replied.push((to, conn.output.queued()));
+                    }
                     let encoder = &mut self.encoder;
                     conn.output
                         .push_bytes(|buf| encoder.encode_reply(&reply, buf));
@@ -33,9 +37,6 @@ impl EventLoop {
                             tracing::error!(client = to, segment, "reply names an unknown segment");
                         }
                     }
-                    if !replied.contains(&to) {
-                        replied.push(to);
-                    }
                 }
                 Effect::Notify { to, infos } => {
                     let mut message = Vec::new();
@@ -44,8 +45,8 @@ impl EventLoop {
                         Audience::Subscribers => {
                             for (id, conn) in self.conns.iter_mut() {
                                 if let Some(sub) = conn.subscriber.as_mut() {
+                                    notified.entry(*id).or_insert(sub.queued());
                                     sub.push(message.clone());
-                                    notified.insert(*id);
                                 }
                             }
                         }
@@ -53,16 +54,16 @@ impl EventLoop {
                             if let Some(sub) =
                                 self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut())
                             {
+                                notified.entry(id).or_insert(sub.queued());
                                 sub.push(message);
-                                notified.insert(id);
                             }
                         }
                     }
                 }
             }
         }
-        for id in replied {
-            self.flush_connection(id);
+        for (id, before) in replied {
+            self.flush_connection(id, Some(before));
             let answered = !self.store.has_pending_get(id);
             if let Some(conn) = self.conns.get_mut(&id) {
                 if conn.blocked && answered {
@@ -71,25 +72,26 @@ impl EventLoop {
                 }
             }
         }
-        for id in notified {
-            self.flush_subscriber(id);
+        for (id, before) in notified {
+            self.flush_subscriber(id, Some(before));
         }
     }
 
     /// Writes `id`'s queued output; drops the connection if the peer is gone
-    /// or the queue outgrew its cap.
-    pub(super) fn flush_connection(&mut self, id: ClientId) {
+    /// or does not read. `before` is what was queued before new output was
+    /// added (`None` for a flush on a writable event: the peer is reading).
+    pub(super) fn flush_connection(&mut self, id: ClientId, before: Option<u64>) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let problem = match conn.output.flush(conn.stream.as_fd(), self.arena.fd()) {
-            Ok(()) if conn.output.queued() > self.limits.queue_cap => {
-                Some(DropReason::Loud(format!(
-                    "{} bytes of replies queued, over the cap of {}: the client does not read",
-                    conn.output.queued(),
-                    self.limits.queue_cap
-                )))
-            }
+        let result = conn.output.flush(conn.stream.as_fd(), self.arena.fd());
+        let stale = unread_old_output(before, conn.output.queued());
+        let problem = match result {
+            Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
+                "{} bytes of replies queued, over the cap of {}: the client does not read",
+                conn.output.queued(),
+                self.limits.queue_cap
+            ))),
             Ok(()) => None,
             Err(e) if is_disconnect(&e) => Some(DropReason::Quiet(format!("client gone: {e}"))),
             Err(e) => Some(DropReason::Loud(format!(
@@ -102,13 +104,16 @@ impl EventLoop {
     }
 
     /// Writes `id`'s queued notifications; closes the notification socket if
-    /// its reader is gone or the queue outgrew its cap. The connection stays.
-    pub(super) fn flush_subscriber(&mut self, id: ClientId) {
+    /// its reader is gone or does not read (as for `flush_connection`). The
+    /// connection stays.
+    pub(super) fn flush_subscriber(&mut self, id: ClientId, before: Option<u64>) {
         let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut()) else {
             return;
         };
-        let problem = match sub.flush() {
-            Ok(()) if sub.queued() > self.limits.queue_cap => Some(DropReason::Loud(format!(
+        let result = sub.flush();
+        let stale = unread_old_output(before, sub.queued());
+        let problem = match result {
+            Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
                 "{} bytes of notifications queued, over the cap of {}: the subscriber does not read",
                 sub.queued(),
                 self.limits.queue_cap
@@ -207,5 +212,37 @@ impl EventLoop {
             self.store.disconnect(id, &mut out);
             self.perform(out);
         }
+    }
+}
+
+/// How much of the output that was queued before new output was added is
+/// still unwritten after a flush (queues are FIFO, so it is the front).
+///
+/// The queue cap judges only this: a peer is cut off for not reading what it
+/// was sent earlier, never for the size of one fresh reply (a List of
+/// millions of objects may exceed any cap and is fine if the peer reads it).
+/// A flush on a writable event (`before == None`) means the peer is reading.
+fn unread_old_output(before: Option<u64>, queued_now: u64) -> u64 {
+    before.map_or(0, |before| before.min(queued_now))
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::unread_old_output;
+
+    #[test]
+    fn one_large_fresh_reply_is_not_stale() {
+        assert_eq!(unread_old_output(Some(0), 10 << 20), 0);
+    }
+
+    #[test]
+    fn output_left_from_before_stays_counted_until_written() {
+        assert_eq!(unread_old_output(Some(5000), 9000), 5000);
+        assert_eq!(unread_old_output(Some(5000), 3000), 3000);
+    }
+
+    #[test]
+    fn a_flush_on_a_writable_event_never_counts() {
+        assert_eq!(unread_old_output(None, u64::MAX), 0);
     }
 }

@@ -233,7 +233,7 @@ impl EventLoop {
     fn dispatch(&mut self, token: Token, event: &mio::event::Event) {
         let id = (token.0 >> 1) as ClientId;
         if token.0 & 1 == 1 {
-            self.flush_subscriber(id);
+            self.flush_subscriber(id, None);
             return;
         }
         if !self.conns.contains_key(&id) {
@@ -246,7 +246,7 @@ impl EventLoop {
             self.ready.insert(id);
         }
         if event.is_writable() || event.is_write_closed() {
-            self.flush_connection(id);
+            self.flush_connection(id, None);
         }
     }
 
