@@ -1,0 +1,304 @@
+//! [`TestStore`]: one daemon per test, on its own socket, gone on drop.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use crate::{bin_path, wait_timeout, ClientProcess, PATIENCE};
+
+/// Capacity (`-m`) of a store started without [`TestStoreBuilder::memory`].
+const DEFAULT_MEMORY: u64 = 10_000_000;
+
+/// A running `e2e-store` daemon in a fresh temp dir.
+///
+/// On drop it gets SIGTERM, then SIGKILL if it has not exited after a short
+/// wait, and its temp dir (socket, captured stderr) is removed.
+pub struct TestStore {
+    child: Child,
+    dir: TempDir,
+    socket: PathBuf,
+    stderr_path: PathBuf,
+    memory: u64,
+    exited: Option<ExitStatus>,
+}
+
+/// Options for [`TestStore`]; made by [`TestStore::builder`].
+#[derive(Clone, Debug)]
+pub struct TestStoreBuilder {
+    memory: u64,
+    external_store: bool,
+    args: Vec<OsString>,
+    socket: Option<PathBuf>,
+    umask: Option<u32>,
+}
+
+impl TestStore {
+    /// A store with the default options (10 MB, no external store).
+    pub fn start() -> TestStore {
+        Self::builder().start()
+    }
+
+    /// Options to start a store with.
+    pub fn builder() -> TestStoreBuilder {
+        TestStoreBuilder {
+            memory: DEFAULT_MEMORY,
+            external_store: false,
+            args: Vec::new(),
+            socket: None,
+            umask: None,
+        }
+    }
+
+    /// The listening socket's path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The `-m` value the store was started with.
+    pub fn memory(&self) -> u64 {
+        self.memory
+    }
+
+    /// The store's temp dir (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A new blocking client connected to this store.
+    pub fn client(&self) -> plasma_client::Client {
+        plasma_client::Client::connect(&self.socket).unwrap_or_else(|e| {
+            panic!(
+                "connecting to the store at {} failed: {e}\n{}",
+                self.socket.display(),
+                self.stderr_report()
+            )
+        })
+    }
+
+    /// Starts `e2e-client SUBCOMMAND SOCKET ARGS...` against this store.
+    pub fn client_process(&self, subcommand: &str, args: &[&str]) -> ClientProcess {
+        let mut all: Vec<OsString> = vec![subcommand.into(), self.socket.clone().into()];
+        all.extend(args.iter().map(OsString::from));
+        ClientProcess::spawn(&all)
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.poll_exit().is_none()
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Kills the daemon with SIGKILL (no cleanup on its side) and reaps it.
+    /// The socket file stays behind, as after a crash.
+    pub fn kill(&mut self) {
+        if self.poll_exit().is_none() {
+            let _ = kill(self.nix_pid(), Signal::SIGKILL);
+            self.exited = Some(self.child.wait().expect("waiting for the killed store"));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status (panics if the daemon is
+    /// still running after [`PATIENCE`]).
+    pub fn terminate(&mut self) -> ExitStatus {
+        if let Some(status) = self.poll_exit() {
+            return status;
+        }
+        kill(self.nix_pid(), Signal::SIGTERM).expect("sending SIGTERM to the store");
+        match wait_timeout(&mut self.child, PATIENCE) {
+            Some(status) => {
+                self.exited = Some(status);
+                status
+            }
+            None => panic!(
+                "the store did not exit within {PATIENCE:?} of SIGTERM\n{}",
+                self.stderr_report()
+            ),
+        }
+    }
+
+    /// Panics (with the daemon's stderr) unless the daemon is still running.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.poll_exit() {
+            panic!(
+                "the store exited unexpectedly ({status})\n{}",
+                self.stderr_report()
+            );
+        }
+    }
+
+    /// The daemon's stderr, framed for a panic message.
+    pub fn stderr_report(&self) -> String {
+        format!(
+            "--- store stderr ---\n{}--- end of store stderr ---",
+            self.stderr_text()
+        )
+    }
+
+    fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().expect("polling the store process");
+        }
+        self.exited
+    }
+
+    fn nix_pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits in i32"))
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if self.exited.is_some() || matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = kill(self.nix_pid(), Signal::SIGTERM);
+        if wait_timeout(&mut self.child, Duration::from_secs(2)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl TestStoreBuilder {
+    /// The capacity in bytes (`-m`).
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = bytes;
+        self
+    }
+
+    /// Whether to pass `-e hashtable://test` (evict into the external store).
+    pub fn external_store(mut self, on: bool) -> Self {
+        self.external_store = on;
+        self
+    }
+
+    /// One more command-line argument for the daemon.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Listen on this path instead of a fresh one in the store's temp dir.
+    pub fn socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket = Some(path.into());
+        self
+    }
+
+    /// Start the daemon under this umask (through `sh -c 'umask …; exec …'`).
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
+    }
+
+    /// Starts the daemon and waits until its socket accepts connections.
+    /// Panics with the daemon's stderr if it exits or does not listen in time.
+    pub fn start(self) -> TestStore {
+        let mut store = self.spawn();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if UnixStream::connect(&store.socket).is_ok() {
+                return store;
+            }
+            if let Some(status) = store.poll_exit() {
+                panic!(
+                    "the store exited during start-up ({status})\n{}",
+                    store.stderr_report()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the store did not accept connections on {} within {PATIENCE:?}\n{}",
+                    store.socket.display(),
+                    store.stderr_report()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts a daemon that is expected to refuse to run, and returns its
+    /// exit status and stderr. Panics (after killing it) if it is still
+    /// running after [`PATIENCE`].
+    pub fn start_expecting_exit(self) -> (ExitStatus, String) {
+        let mut store = self.spawn();
+        match wait_timeout(&mut store.child, PATIENCE) {
+            Some(status) => {
+                store.exited = Some(status);
+                (status, store.stderr_text())
+            }
+            None => panic!(
+                "the store was expected to exit but still runs after {PATIENCE:?}\n{}",
+                store.stderr_report()
+            ),
+        }
+    }
+
+    fn spawn(self) -> TestStore {
+        let dir = tempfile::Builder::new()
+            .prefix("plasma-e2e-")
+            .tempdir()
+            .expect("creating the store's temp dir");
+        let socket = self
+            .socket
+            .clone()
+            .unwrap_or_else(|| dir.path().join("plasma.sock"));
+        let stderr_path = dir.path().join("store.stderr");
+        let stderr = File::create(&stderr_path).expect("creating the store's stderr file");
+
+        let mut args: Vec<OsString> = vec![
+            "-s".into(),
+            socket.clone().into(),
+            "-m".into(),
+            self.memory.to_string().into(),
+        ];
+        if self.external_store {
+            args.push("-e".into());
+            args.push("hashtable://test".into());
+        }
+        args.extend(self.args);
+
+        let program = bin_path("e2e-store");
+        let mut command = match self.umask {
+            None => Command::new(program),
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
+                    .arg(program);
+                sh
+            }
+        };
+        let child = command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning the e2e-store binary");
+        TestStore {
+            child,
+            dir,
+            socket,
+            stderr_path,
+            memory: self.memory,
+            exited: None,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! A store that dies (SIGKILL) under a blocked get: the get ends promptly
+//! with `Disconnected`, in this process and in another one.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use plasma_client::GetError;
+use plasma_e2e::{TestStore, PATIENCE};
+use plasma_protocol::ObjectId;
+
+#[test]
+fn blocked_get_fails_with_disconnected_when_the_store_is_killed() {
+    let mut store = TestStore::start();
+    let client = store.client();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = client.get(&[ObjectId::random()]).map(|got| got.len());
+        let _ = tx.send(result);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    store.kill();
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Err(GetError::Disconnected)) => {}
+        Ok(other) => panic!("expected Err(Disconnected), got {other:?}"),
+        Err(_) => panic!("the get was still blocked {PATIENCE:?} after the store died"),
+    }
+}
+
+#[test]
+fn blocked_get_in_another_process_ends_with_disconnected_when_the_store_is_killed() {
+    let mut store = TestStore::start();
+    let mut waiter = store.client_process("get-blocking", &[&ObjectId::random().to_string()]);
+    std::thread::sleep(Duration::from_millis(200));
+    store.kill();
+    waiter.expect_line("error: Disconnected");
+    waiter.finish();
+}
+
+#[test]
+fn calls_after_the_store_died_fail_instead_of_hanging() {
+    let mut store = TestStore::start();
+    let client = store.client();
+    store.kill();
+    let result = plasma_e2e::within("contains after the store died", move || {
+        client.contains(ObjectId::random()).is_err()
+    });
+    assert!(result, "contains on a dead store must fail");
+}
