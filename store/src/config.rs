@@ -9,6 +9,10 @@ use crate::backing::{BackingOptions, DEFAULT_SHM_DIR};
 pub const DEFAULT_QUEUE_CAP: u64 = 256 << 20;
 /// Default time a started frame has to arrive completely.
 pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
+/// Default time the loop keeps polling without sleeping after activity: off,
+/// because on a loaded 2-vCPU machine a spinning store steals the CPU its
+/// clients need (measured: 40-54k puts/s with 50 µs against 62-79k without).
+pub const DEFAULT_SPIN: Duration = Duration::ZERO;
 
 /// How to run the store (see `plasma-store --help`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub struct ServerConfig {
     pub queue_cap: u64,
     /// Time a started frame has to arrive completely.
     pub frame_deadline: Duration,
+    /// How long the loop polls without sleeping after serving anything.
+    pub spin: Duration,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
 }
@@ -53,6 +59,7 @@ impl ServerConfig {
             max_frame_len: plasma_protocol::DEFAULT_MAX_FRAME_LEN,
             queue_cap: DEFAULT_QUEUE_CAP,
             frame_deadline: DEFAULT_FRAME_DEADLINE,
+            spin: DEFAULT_SPIN,
             handle_signals: false,
         }
     }

@@ -46,6 +46,7 @@ pub(super) struct Limits {
     pub max_frame_len: u64,
     pub queue_cap: u64,
     pub frame_deadline: Duration,
+    pub spin: Duration,
 }
 
 /// How a connection's turn ended.
@@ -126,6 +127,7 @@ impl EventLoop {
                 max_frame_len: config.max_frame_len,
                 queue_cap: config.queue_cap,
                 frame_deadline: config.frame_deadline,
+                spin: config.spin,
             },
             doomed: Vec::new(),
         })
@@ -134,11 +136,13 @@ impl EventLoop {
     /// Runs until a shutdown or a signal.
     pub(super) fn run(&mut self) -> Result<(), ServerError> {
         let mut events = Events::with_capacity(256);
+        let mut last_activity = Instant::now();
         let result = loop {
             if self.shutdown.is_triggered() {
                 break Ok(());
             }
-            match self.poll.poll(&mut events, self.poll_timeout()) {
+            let timeout = spin_timeout(self.poll_timeout(), last_activity, self.limits.spin);
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
@@ -147,6 +151,9 @@ impl EventLoop {
                         source,
                     })
                 }
+            }
+            if !events.is_empty() {
+                last_activity = Instant::now();
             }
             let mut stop = false;
             for event in events.iter() {
@@ -350,4 +357,51 @@ pub(super) fn is_disconnect(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected
     )
+}
+
+/// The poll timeout while spinning: zero until `spin` has passed since the
+/// last event, so a request that follows a reply within that window is read
+/// by a loop that is still awake (no sleep, no cross-CPU wake-up), then
+/// whatever the loop would otherwise wait for.
+fn spin_timeout(
+    timeout: Option<Duration>,
+    last_activity: Instant,
+    spin: Duration,
+) -> Option<Duration> {
+    if !spin.is_zero() && last_activity.elapsed() < spin {
+        Some(Duration::ZERO)
+    } else {
+        timeout
+    }
+}
+
+#[cfg(test)]
+mod spin_tests {
+    use super::*;
+
+    #[test]
+    fn polls_without_sleeping_right_after_activity() {
+        let t = spin_timeout(None, Instant::now(), Duration::from_secs(60));
+        assert_eq!(t, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn sleeps_as_usual_once_the_spin_window_has_passed() {
+        let long_ago = Instant::now() - Duration::from_millis(10);
+        let t = spin_timeout(
+            Some(Duration::from_secs(3)),
+            long_ago,
+            Duration::from_micros(50),
+        );
+        assert_eq!(t, Some(Duration::from_secs(3)));
+        assert_eq!(
+            spin_timeout(None, long_ago, Duration::from_micros(50)),
+            None
+        );
+    }
+
+    #[test]
+    fn zero_spin_never_changes_the_timeout() {
+        assert_eq!(spin_timeout(None, Instant::now(), Duration::ZERO), None);
+    }
 }
