@@ -16,18 +16,18 @@ use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, Reply, Request};
+use plasma_protocol::{ObjectId, ObjectInfo, Request};
 use std::os::fd::AsRawFd;
 
 use crate::builder::ObjectBuilder;
-use crate::connection::{object_extent, unexpected, Connection, Context, Wait};
+use crate::connection::{Connection, Context, Wait};
 use crate::digest::{digest, NO_DIGEST};
 use crate::error::{
     CallError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
     ListError, ProtocolError, SubscribeError, VerifyError,
 };
 use crate::lock;
-use crate::mapping::ViewMut;
+use crate::replies;
 use crate::subscription::Subscription;
 use crate::ObjectBuffer;
 
@@ -204,40 +204,8 @@ impl Client {
             },
             Wait::Quick,
         )?;
-        let Reply::Create {
-            id: got,
-            object,
-            error,
-            ..
-        } = &answer.reply
-        else {
-            return Err(unexpected(MessageType::CreateReply, &answer.reply).into());
-        };
-        match error {
-            ErrorCode::Ok => {}
-            ErrorCode::ObjectExists => return Err(CreateError::ObjectExists),
-            ErrorCode::OutOfMemory => return Err(CreateError::StoreFull),
-            other => return Err(CreateError::Protocol(ProtocolError::UnexpectedCode(*other))),
-        }
-        let checked = (|| -> Result<(ViewMut, usize), ProtocolError> {
-            if *got != id {
-                return Err(ProtocolError::WrongObject {
-                    expected: id,
-                    got: *got,
-                });
-            }
-            if object.data_size != data_size
-                || object.metadata_size != metadata_size
-                || Some(object.metadata_offset) != object.data_offset.checked_add(data_size)
-            {
-                return Err(ProtocolError::Mismatch(
-                    "created object has other sizes than requested",
-                ));
-            }
-            let (extent, data_len) = object_extent(object)?;
-            let view = answer.segment(object.segment_index)?.view_mut(extent)?;
-            Ok((view, data_len))
-        })();
+        replies::create_verdict(&answer.reply)?;
+        let checked = replies::created_view(id, data_size, metadata_size, &answer);
         match checked {
             Ok((view, data_len)) => {
                 conn.acquire(id);
@@ -287,21 +255,7 @@ impl Client {
             },
             Wait::Quick,
         )?;
-        match answer.reply {
-            Reply::CreateAndSeal {
-                error: ErrorCode::Ok,
-            } => Ok(()),
-            Reply::CreateAndSeal {
-                error: ErrorCode::ObjectExists,
-            } => Err(CreateError::ObjectExists),
-            Reply::CreateAndSeal {
-                error: ErrorCode::OutOfMemory,
-            } => Err(CreateError::StoreFull),
-            Reply::CreateAndSeal { error } => {
-                Err(CreateError::Protocol(ProtocolError::UnexpectedCode(error)))
-            }
-            other => Err(unexpected(MessageType::CreateAndSealReply, &other).into()),
-        }
+        replies::create_and_seal_result(answer.reply)
     }
 
     /// Gets whatever of `ids` is sealed now, without waiting: one entry per
@@ -377,19 +331,7 @@ impl Client {
         let answer = self
             .primary()?
             .request(&Request::Contains { id }, Wait::Quick)?;
-        match answer.reply {
-            Reply::Contains {
-                id: got,
-                has_object,
-            } if got == id => Ok(has_object),
-            Reply::Contains { id: got, .. } => {
-                Err(ContainsError::Protocol(ProtocolError::WrongObject {
-                    expected: id,
-                    got,
-                }))
-            }
-            other => Err(unexpected(MessageType::ContainsReply, &other).into()),
-        }
+        replies::contains_result(id, answer.reply)
     }
 
     /// Deletes objects; one outcome per id, in order. Objects someone holds
@@ -409,24 +351,7 @@ impl Client {
         let answer = self
             .primary()?
             .request(&Request::Delete { ids: ids.to_vec() }, Wait::Quick)?;
-        let Reply::Delete { ids: got, errors } = answer.reply else {
-            return Err(unexpected(MessageType::DeleteReply, &answer.reply).into());
-        };
-        if got != ids || errors.len() != ids.len() {
-            return Err(DeleteError::Protocol(ProtocolError::Mismatch(
-                "delete reply lists other objects than requested",
-            )));
-        }
-        errors
-            .into_iter()
-            .map(|code| match code {
-                ErrorCode::Ok => Ok(DeleteOutcome::Deleted),
-                ErrorCode::ObjectNotFound => Ok(DeleteOutcome::NotFound),
-                ErrorCode::ObjectNotSealed => Ok(DeleteOutcome::NotSealed),
-                ErrorCode::ObjectInUse => Ok(DeleteOutcome::InUse),
-                other => Err(DeleteError::Protocol(ProtocolError::UnexpectedCode(other))),
-            })
-            .collect()
+        replies::delete_result(ids, answer.reply)
     }
 
     /// Every object in the store (created, sealed or evicted to an external
@@ -442,10 +367,7 @@ impl Client {
     /// ```
     pub fn list(&self) -> Result<Vec<ObjectInfo>, ListError> {
         let answer = self.primary()?.request(&Request::List, Wait::Quick)?;
-        match answer.reply {
-            Reply::List { objects } => Ok(objects),
-            other => Err(unexpected(MessageType::ListReply, &other).into()),
-        }
+        replies::list_result(answer.reply)
     }
 
     /// Asks the store to evict released objects (least recently used first)
@@ -461,10 +383,7 @@ impl Client {
         let answer = self
             .primary()?
             .request(&Request::Evict { num_bytes }, Wait::Quick)?;
-        match answer.reply {
-            Reply::Evict { num_bytes } => Ok(num_bytes),
-            other => Err(unexpected(MessageType::EvictReply, &other).into()),
-        }
+        replies::evict_result(answer.reply)
     }
 
     /// Subscribes to seal and deletion notifications (on a connection of

@@ -114,6 +114,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// A reply and the mappings of the segments it announced.
+    pub(crate) fn new(reply: Reply, segments: Vec<(i32, Arc<Mapping>)>) -> Self {
+        Self { reply, segments }
+    }
+
     /// The mapping of segment `index`, which the reply must have announced.
     pub(crate) fn segment(&self, index: i32) -> Result<&Arc<Mapping>, ProtocolError> {
         self.segments
@@ -343,46 +348,14 @@ impl Connection {
         ex: &mut Exchange,
         reply: &Reply,
     ) -> Result<Vec<(i32, Arc<Mapping>)>, CallError> {
-        let announced: Vec<(i32, i64)> = match reply {
-            Reply::Create {
-                error: ErrorCode::Ok,
-                object,
-                store_fd,
-                mmap_size,
-                ..
-            } if object.device_num == 0 => vec![(*store_fd, *mmap_size)],
-            Reply::Get {
-                store_fds,
-                mmap_sizes,
-                ..
-            } => {
-                if store_fds.len() != mmap_sizes.len() {
-                    return Err(ProtocolError::Mismatch(
-                        "store_fds and mmap_sizes differ in length",
-                    )
-                    .into());
-                }
-                store_fds
-                    .iter()
-                    .copied()
-                    .zip(mmap_sizes.iter().copied())
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
+        let announced = announced_segments(reply)?;
         let mut segments = Vec::with_capacity(announced.len());
         for (index, mmap_size) in announced {
             let mapping = match ex.segments.get(&index) {
                 Some(m) => Arc::clone(m),
                 None => {
                     let fd = self.take_fd(ex)?;
-                    let m = self.ctx.files.map(fd, mmap_size).map_err(|e| match e {
-                        MapError::Io(source) => CallError::Io {
-                            op: "map store segment",
-                            source,
-                        },
-                        other => ProtocolError::Map(other).into(),
-                    })?;
+                    let m = map_segment(&self.ctx.files, fd, mmap_size)?;
                     ex.segments.insert(index, Arc::clone(&m));
                     m
                 }
@@ -529,15 +502,65 @@ impl ReleaseHook for Connection {
     }
 }
 
+/// The `(segment index, mmap_size)` pairs a reply announces: the segment of
+/// a created object, or the segments of a get's found objects, in the order
+/// their fds (for those new to the connection) follow the reply (§6).
+pub(crate) fn announced_segments(reply: &Reply) -> Result<Vec<(i32, i64)>, ProtocolError> {
+    Ok(match reply {
+        Reply::Create {
+            error: ErrorCode::Ok,
+            object,
+            store_fd,
+            mmap_size,
+            ..
+        } if object.device_num == 0 => vec![(*store_fd, *mmap_size)],
+        Reply::Get {
+            store_fds,
+            mmap_sizes,
+            ..
+        } => {
+            if store_fds.len() != mmap_sizes.len() {
+                return Err(ProtocolError::Mismatch(
+                    "store_fds and mmap_sizes differ in length",
+                ));
+            }
+            store_fds
+                .iter()
+                .copied()
+                .zip(mmap_sizes.iter().copied())
+                .collect()
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Maps a segment fd received from the store (closing it).
+pub(crate) fn map_segment(
+    files: &FileRegistry,
+    fd: OwnedFd,
+    mmap_size: i64,
+) -> Result<Arc<Mapping>, CallError> {
+    files.map(fd, mmap_size).map_err(|e| match e {
+        MapError::Io(source) => CallError::Io {
+            op: "map store segment",
+            source,
+        },
+        other => ProtocolError::Map(other).into(),
+    })
+}
+
 /// The ids of a request, each once, in first-appearance order.
-fn distinct(ids: &[ObjectId]) -> Vec<ObjectId> {
+pub(crate) fn distinct(ids: &[ObjectId]) -> Vec<ObjectId> {
     let mut seen = HashSet::new();
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
 /// Checks a GetReply against its request and makes a view per found entry
 /// (data and metadata, plus the data length). Counts no holders.
-fn locate(ids: &[ObjectId], answer: &Answer) -> Result<Vec<Option<(View, usize)>>, ProtocolError> {
+pub(crate) fn locate(
+    ids: &[ObjectId],
+    answer: &Answer,
+) -> Result<Vec<Option<(View, usize)>>, ProtocolError> {
     let Reply::Get {
         ids: got, objects, ..
     } = &answer.reply
@@ -607,7 +630,7 @@ fn send_all(stream: &UnixStream, bytes: &[u8]) -> Result<(), CallError> {
     Ok(())
 }
 
-fn classify_write_error(e: std::io::Error) -> CallError {
+pub(crate) fn classify_write_error(e: std::io::Error) -> CallError {
     use std::io::ErrorKind::*;
     match e.kind() {
         BrokenPipe | ConnectionReset | NotConnected | ConnectionAborted => CallError::Disconnected,
@@ -619,7 +642,7 @@ fn classify_write_error(e: std::io::Error) -> CallError {
     }
 }
 
-fn classify_read_error(e: std::io::Error) -> CallError {
+pub(crate) fn classify_read_error(e: std::io::Error) -> CallError {
     use std::io::ErrorKind::*;
     match e.kind() {
         ConnectionReset | NotConnected | ConnectionAborted | BrokenPipe => CallError::Disconnected,

@@ -3,6 +3,7 @@
 //! meet (`Disconnected`, `Timeout`, `Protocol`, `Io`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use plasma_protocol::{DecodeError, ErrorCode, FrameError, MessageType, ObjectId};
 
@@ -65,6 +66,10 @@ pub enum ProtocolError {
         /// Stray fds.
         fds: usize,
     },
+    /// One failure of a connection that several waiting calls share (the
+    /// [`AsyncClient`](crate::AsyncClient)'s), reported to each of them.
+    #[error(transparent)]
+    Shared(Arc<ProtocolError>),
 }
 
 /// What can go wrong on one connection, whatever the operation.
@@ -209,6 +214,10 @@ pub enum GetError {
     /// The store is gone.
     #[error("store disconnected")]
     Disconnected,
+    /// [`AsyncClient::shutdown`](crate::AsyncClient::shutdown) was called
+    /// while this (async) get waited.
+    #[error("the async client's waiting machinery was shut down")]
+    Shutdown,
     /// No answer within the get's own timeout plus
     /// `ClientOptions::request_timeout`.
     #[error("timed out waiting for the store")]
@@ -379,7 +388,7 @@ impl_from_call_error!(VerifyError);
 impl From<GetError> for VerifyError {
     fn from(e: GetError) -> Self {
         match e {
-            GetError::Disconnected => Self::Disconnected,
+            GetError::Disconnected | GetError::Shutdown => Self::Disconnected,
             GetError::Timeout => Self::Timeout,
             GetError::Protocol(p) => Self::Protocol(p),
             GetError::Io { op, source } => Self::Io { op, source },
@@ -394,6 +403,93 @@ impl From<ListError> for VerifyError {
             ListError::Timeout => Self::Timeout,
             ListError::Protocol(p) => Self::Protocol(p),
             ListError::Io { op, source } => Self::Io { op, source },
+        }
+    }
+}
+
+/// Why an [`AsFuture`](crate::AsFuture) (or another wait of the
+/// [`AsyncClient`](crate::AsyncClient): `as_futures`, `wait`) ended without
+/// its object. Cheap to clone: one failure is reported to every waiter.
+///
+/// ```no_run
+/// # async fn f(client: plasma_client::AsyncClient, id: plasma_client::ObjectId) {
+/// use plasma_client::AsFutureError;
+/// match client.as_future(id).await {
+///     Ok(buf) => println!("{} bytes", buf.data().len()),
+///     Err(AsFutureError::Shutdown) => println!("cancelled by shutdown()"),
+///     Err(e) => eprintln!("store trouble: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsFutureError {
+    /// [`AsyncClient::shutdown`](crate::AsyncClient::shutdown) cancelled the
+    /// wait.
+    #[error("the async client's waiting machinery was shut down")]
+    Shutdown,
+    /// The store is gone (or the client's runtime shut down its I/O task).
+    #[error("store disconnected")]
+    Disconnected,
+    /// The store sent something this client cannot make sense of; the
+    /// connection was dropped.
+    #[error("protocol error: {0}")]
+    Protocol(Arc<ProtocolError>),
+    /// A socket call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation that failed.
+        op: &'static str,
+        /// The OS error.
+        source: Arc<std::io::Error>,
+    },
+}
+
+impl From<CallError> for AsFutureError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Disconnected | CallError::Timeout => Self::Disconnected,
+            CallError::Protocol(p) => Self::Protocol(Arc::new(p)),
+            CallError::Io { op, source } => Self::Io {
+                op,
+                source: Arc::new(source),
+            },
+        }
+    }
+}
+
+impl From<AsFutureError> for CallError {
+    fn from(e: AsFutureError) -> Self {
+        match e {
+            AsFutureError::Shutdown | AsFutureError::Disconnected => Self::Disconnected,
+            AsFutureError::Protocol(p) => Self::Protocol(ProtocolError::Shared(p)),
+            AsFutureError::Io { op, source } => Self::Io {
+                op,
+                source: std::io::Error::new(source.kind(), source),
+            },
+        }
+    }
+}
+
+impl From<GetError> for AsFutureError {
+    fn from(e: GetError) -> Self {
+        match e {
+            GetError::Shutdown => Self::Shutdown,
+            GetError::Disconnected | GetError::Timeout => Self::Disconnected,
+            GetError::Protocol(p) => Self::Protocol(Arc::new(p)),
+            GetError::Io { op, source } => Self::Io {
+                op,
+                source: Arc::new(source),
+            },
+        }
+    }
+}
+
+impl From<AsFutureError> for GetError {
+    fn from(e: AsFutureError) -> Self {
+        match e {
+            AsFutureError::Shutdown => Self::Shutdown,
+            other => CallError::from(other).into(),
         }
     }
 }

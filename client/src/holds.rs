@@ -122,6 +122,11 @@ impl HoldTable {
                 to_release.push(*id);
             }
         }
+        // A burst of large gets (the async client checks thousands of ids
+        // at once) must not leave its table capacity behind.
+        if self.in_flight.is_empty() && self.in_flight.capacity() > 1024 {
+            self.in_flight = HashMap::new();
+        }
         to_release
     }
 

@@ -1,4 +1,4 @@
-//! Blocking client for plasma-store and for Arrow Plasma 11 stores, with
+//! Blocking and tokio clients for plasma-store and for Arrow Plasma 11 stores, with
 //! zero-copy access to objects in the store's shared memory.
 //!
 //! ```no_run
@@ -23,9 +23,12 @@
 //!
 //! Where things live: [`Client`] (requests, threading), [`ObjectBuilder`]
 //! (create → write → seal), [`ObjectBuffer`] (sealed object views and
-//! release), [`Subscription`] (notifications), [`digest()`] (seal digest).
+//! release), [`Subscription`] (notifications), [`digest()`] (seal digest),
+//! [`AsyncClient`] (tokio; [`AsyncClient::as_future`] turns an object id
+//! into a future that resolves when the object is sealed).
 //! The only `unsafe` code is in the private `mapping` module.
 
+mod async_client;
 mod buffer;
 mod builder;
 mod client;
@@ -36,16 +39,20 @@ mod error;
 mod fake_store_tests;
 mod holds;
 mod mapping;
+mod replies;
 mod segments;
 mod subscription;
 
+pub use async_client::{
+    AsFuture, AsyncClient, AsyncClientOptions, AsyncObjectBuilder, AsyncStats, WaitOutcome,
+};
 pub use buffer::ObjectBuffer;
 pub use builder::ObjectBuilder;
 pub use client::{Client, ClientOptions, DeleteOutcome};
 pub use digest::{digest, NO_DIGEST};
 pub use error::{
-    ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError, ListError,
-    ProtocolError, SealError, SubscribeError, VerifyError,
+    AsFutureError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
+    ListError, ProtocolError, SealError, SubscribeError, VerifyError,
 };
 pub use mapping::ExtentError;
 pub use plasma_protocol::{Digest, ObjectId, ObjectInfo};

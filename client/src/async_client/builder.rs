@@ -1,0 +1,166 @@
+//! [`AsyncObjectBuilder`]: an unsealed object being written in place, for
+//! the [`AsyncClient`](crate::AsyncClient).
+
+use std::fmt;
+use std::future::Future;
+
+use plasma_protocol::ObjectId;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
+
+use super::command::Command;
+use crate::digest::{digest, NO_DIGEST};
+use crate::error::SealError;
+use crate::mapping::ViewMut;
+use crate::ObjectBuffer;
+
+/// A newly created object whose data is written straight into the store's
+/// shared memory; [`seal`](Self::seal) makes it visible to everyone (and
+/// resolves every [`AsFuture`](crate::AsFuture) waiting for it, in any
+/// process).
+///
+/// The metadata given to `create` is already in place. Dropping a builder
+/// without sealing it aborts the object (an AbortRequest, sent by the
+/// client's I/O task).
+///
+/// ```no_run
+/// # async fn f(client: plasma_client::AsyncClient) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut builder = client.create(plasma_client::ObjectId::random(), 5, b"text").await?;
+/// builder.data_mut().copy_from_slice(b"hello");
+/// let sealed = builder.seal().await?; // still held until `sealed` is dropped
+/// assert_eq!(sealed.data(), b"hello");
+/// # Ok(()) }
+/// ```
+pub struct AsyncObjectBuilder {
+    id: ObjectId,
+    /// `None` once sealed (the view then travels with the seal request).
+    view: Option<ViewMut>,
+    data_len: usize,
+    digest: bool,
+    commands: UnboundedSender<Command>,
+}
+
+impl AsyncObjectBuilder {
+    /// A builder for the created object `id` whose extent is `view`
+    /// (`data_len` bytes of data, then the metadata, copied in here). The
+    /// driver has counted the creator's hold.
+    pub(crate) fn new(
+        id: ObjectId,
+        mut view: ViewMut,
+        data_len: usize,
+        metadata: &[u8],
+        digest: bool,
+        commands: UnboundedSender<Command>,
+    ) -> Self {
+        if let Some(dst) = view.bytes_mut().get_mut(data_len..) {
+            if dst.len() == metadata.len() {
+                dst.copy_from_slice(metadata);
+            }
+        }
+        Self {
+            id,
+            view: Some(view),
+            data_len,
+            digest,
+            commands,
+        }
+    }
+
+    /// The object's id.
+    ///
+    /// ```no_run
+    /// # fn f(b: plasma_client::AsyncObjectBuilder) { println!("building {}", b.id()); }
+    /// ```
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// The object's data, writable, in the store's shared memory. Its
+    /// initial content is unspecified.
+    ///
+    /// ```no_run
+    /// # fn f(mut b: plasma_client::AsyncObjectBuilder) { b.data_mut().fill(0); }
+    /// ```
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let data_len = self.data_len;
+        match &mut self.view {
+            Some(view) => view.bytes_mut().get_mut(..data_len).unwrap_or_default(),
+            None => &mut [],
+        }
+    }
+
+    /// The metadata given to `create`, as stored.
+    ///
+    /// ```no_run
+    /// # fn f(b: plasma_client::AsyncObjectBuilder) { assert_eq!(b.metadata(), b"text"); }
+    /// ```
+    pub fn metadata(&self) -> &[u8] {
+        match &self.view {
+            Some(view) => view.bytes().get(self.data_len..).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// Seals the object: computes its digest (unless disabled in the
+    /// options), sends the SealRequest at once, and returns a future for the
+    /// sealed object's buffer (which still holds it; dropping that releases
+    /// it). On failure the object is aborted.
+    ///
+    /// **Cancel safety:** the seal is sent when `seal` is called; dropping
+    /// the returned future does not un-seal the object, it only drops the
+    /// buffer (releasing the hold).
+    ///
+    /// ```no_run
+    /// # async fn f(mut b: plasma_client::AsyncObjectBuilder) -> Result<(), plasma_client::SealError> {
+    /// b.data_mut().copy_from_slice(b"done");
+    /// let buf = b.seal().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn seal(
+        mut self,
+    ) -> impl Future<Output = Result<ObjectBuffer, SealError>> + Send + 'static {
+        let sent = self.view.take().map(|view| {
+            let digest = if self.digest {
+                let bytes = view.bytes();
+                let (data, metadata) = bytes.split_at(self.data_len.min(bytes.len()));
+                digest(data, metadata)
+            } else {
+                NO_DIGEST
+            };
+            let (reply, rx) = oneshot::channel();
+            // If the driver is gone the command (and the view) is dropped:
+            // the object went with the connection.
+            let _ = self.commands.send(Command::Seal {
+                id: self.id,
+                digest,
+                view,
+                data_len: self.data_len,
+                reply,
+            });
+            rx
+        });
+        async move {
+            match sent {
+                Some(rx) => rx.await.unwrap_or(Err(SealError::Disconnected)),
+                None => Err(SealError::Disconnected),
+            }
+        }
+    }
+}
+
+impl Drop for AsyncObjectBuilder {
+    fn drop(&mut self) {
+        if self.view.take().is_some() {
+            let _ = self.commands.send(Command::Abort(self.id));
+        }
+    }
+}
+
+impl fmt::Debug for AsyncObjectBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncObjectBuilder")
+            .field("id", &self.id)
+            .field("data_len", &self.data_len)
+            .finish()
+    }
+}

@@ -1,0 +1,292 @@
+//! The router's table: object id → the futures waiting for it.
+//!
+//! Pure bookkeeping, owned by the driver task (no lock). Sized for many
+//! pending futures: an entry is the 20-byte id plus a 16-byte [`Waiters`]
+//! (one waiter inline; several in a boxed `Vec`), so the table costs about
+//! 55 bytes per distinct id at hashbrown's load factor.
+
+use std::collections::HashMap;
+
+use plasma_protocol::ObjectId;
+
+use super::future::Waiter;
+use crate::error::AsFutureError;
+use crate::ObjectBuffer;
+
+/// Resolves `waiters` with `buf`: clones to all but the last, which gets
+/// `buf` itself, so nothing of it stays with the caller.
+pub(crate) fn deliver(waiters: Vec<Waiter>, buf: ObjectBuffer) {
+    if let Some((last, others)) = waiters.split_last() {
+        for w in others {
+            w.resolve(buf.clone());
+        }
+        last.resolve(buf);
+    }
+}
+
+/// The futures waiting for one id.
+enum Waiters {
+    One(Waiter),
+    Many(Box<Many>),
+}
+
+struct Many {
+    waiters: Vec<Waiter>,
+    /// Cancels received since the last compaction; the vector is compacted
+    /// when they reach half its length, so mass cancellation stays linear.
+    stale: usize,
+}
+
+/// Object id → waiting futures.
+#[derive(Default)]
+pub(crate) struct Router {
+    map: HashMap<ObjectId, Waiters>,
+}
+
+impl Router {
+    /// Adds a waiter for `id`. Returns true if `id` had no waiter before,
+    /// i.e. the caller must check whether it is already sealed (a waiter
+    /// joining an existing entry is covered by that entry's check or by the
+    /// seal notification still to come).
+    pub(crate) fn register(&mut self, id: ObjectId, waiter: Waiter) -> bool {
+        match self.map.remove(&id) {
+            None => {
+                self.map.insert(id, Waiters::One(waiter));
+                true
+            }
+            Some(Waiters::One(first)) => {
+                let many = Many {
+                    waiters: vec![first, waiter],
+                    stale: 0,
+                };
+                self.map.insert(id, Waiters::Many(Box::new(many)));
+                false
+            }
+            Some(Waiters::Many(mut many)) => {
+                many.waiters.push(waiter);
+                self.map.insert(id, Waiters::Many(many));
+                false
+            }
+        }
+    }
+
+    /// A future waiting for `id` was dropped: prunes dropped waiters.
+    pub(crate) fn cancel(&mut self, id: ObjectId) {
+        let Some(entry) = self.map.get_mut(&id) else {
+            return;
+        };
+        let now_empty = match entry {
+            Waiters::One(w) => !w.is_live(),
+            Waiters::Many(many) => {
+                many.stale += 1;
+                if many.stale * 2 >= many.waiters.len() {
+                    many.waiters.retain(Waiter::is_live);
+                    many.stale = 0;
+                }
+                many.waiters.is_empty()
+            }
+        };
+        if now_empty {
+            self.map.remove(&id);
+        }
+    }
+
+    /// Whether some future waits for `id`.
+    pub(crate) fn wants(&self, id: &ObjectId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    /// Removes `id`'s entry and returns its still-waiting futures (to be
+    /// given the object with [`deliver`]).
+    pub(crate) fn take(&mut self, id: &ObjectId) -> Vec<Waiter> {
+        match self.map.remove(id) {
+            None => Vec::new(),
+            Some(Waiters::One(w)) => vec![w],
+            Some(Waiters::Many(many)) => many.waiters,
+        }
+        .into_iter()
+        .filter(Waiter::is_live)
+        .collect()
+    }
+
+    /// Fails every waiting future with `err` and empties the table.
+    pub(crate) fn fail_all(&mut self, err: &AsFutureError) {
+        for (_, waiters) in self.map.drain() {
+            match waiters {
+                Waiters::One(w) => w.fail(err),
+                Waiters::Many(many) => many.waiters.iter().for_each(|w| w.fail(err)),
+            }
+        }
+    }
+
+    /// Every id some future waits for.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ObjectId> + '_ {
+        self.map.keys().copied()
+    }
+
+    /// Number of distinct ids waited for.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no future waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of waiters kept for `id`, dropped ones not yet pruned
+    /// included (tests).
+    #[cfg(test)]
+    fn kept(&self, id: &ObjectId) -> usize {
+        match self.map.get(id) {
+            None => 0,
+            Some(Waiters::One(_)) => 1,
+            Some(Waiters::Many(m)) => m.waiters.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::async_client::future::Slot;
+    use std::sync::Arc;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 20])
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Waiters>(), 16);
+    }
+
+    #[test]
+    fn only_the_first_waiter_of_an_id_asks_for_a_check() {
+        let mut r = Router::default();
+        let (w1, _s1) = Waiter::pair();
+        let (w2, _s2) = Waiter::pair();
+        let (w3, _s3) = Waiter::pair();
+        assert!(r.register(id(1), w1));
+        assert!(!r.register(id(1), w2));
+        assert!(r.register(id(2), w3));
+        assert_eq!(r.len(), 2);
+        assert!(r.wants(&id(1)) && r.wants(&id(2)) && !r.wants(&id(3)));
+    }
+
+    #[test]
+    fn fail_all_reaches_every_waiter_and_empties_the_table() {
+        let mut r = Router::default();
+        let slots: Vec<Arc<Slot>> = (0..5)
+            .map(|i| {
+                let (w, s) = Waiter::pair();
+                r.register(id(i % 2), w);
+                s
+            })
+            .collect();
+        r.fail_all(&AsFutureError::Shutdown);
+        assert!(r.is_empty());
+        for s in slots {
+            assert!(matches!(s.outcome(), Some(Err(AsFutureError::Shutdown))));
+        }
+    }
+
+    #[test]
+    fn cancel_prunes_dropped_waiters_and_keeps_live_ones() {
+        let mut r = Router::default();
+        let (w, s) = Waiter::pair();
+        r.register(id(1), w);
+        r.cancel(id(1)); // still live: a cancel for another future of this id
+        assert!(r.wants(&id(1)));
+        s.drop_future();
+        r.cancel(id(1));
+        assert!(!r.wants(&id(1)));
+
+        let mut live = Vec::new();
+        let mut dropped = Vec::new();
+        for i in 0..10 {
+            let (w, s) = Waiter::pair();
+            r.register(id(2), w);
+            if i % 2 == 0 {
+                dropped.push(s);
+            } else {
+                live.push(s);
+            }
+        }
+        for s in dropped {
+            s.drop_future();
+            r.cancel(id(2));
+        }
+        assert_eq!(r.kept(&id(2)), 5, "compacted once half were stale");
+        for s in live.drain(..) {
+            s.drop_future();
+            r.cancel(id(2));
+        }
+        assert!(!r.wants(&id(2)), "the last cancel removes the entry");
+    }
+
+    #[derive(Default)]
+    struct Releases(std::sync::Mutex<Vec<ObjectId>>);
+    impl crate::buffer::ReleaseHook for Releases {
+        fn release(&self, id: ObjectId) {
+            self.0.lock().unwrap().push(id);
+        }
+    }
+
+    fn buffer(id: ObjectId, hook: Arc<Releases>) -> ObjectBuffer {
+        use crate::mapping::{Extent, Mapping};
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let mapping = Arc::new(Mapping::new(file.as_fd(), 10).unwrap());
+        let view = mapping.view(Extent { offset: 2, len: 3 }).unwrap();
+        ObjectBuffer::new(id, view, 3, hook)
+    }
+
+    #[test]
+    fn delivery_reaches_live_waiters_only_and_keeps_nothing() {
+        let mut r = Router::default();
+        let hook = Arc::new(Releases::default());
+        let (w1, s1) = Waiter::pair();
+        let (w2, s2) = Waiter::pair();
+        let (w3, s3) = Waiter::pair();
+        r.register(id(1), w1);
+        r.register(id(1), w2);
+        r.register(id(1), w3);
+        s2.drop_future();
+        let live = r.take(&id(1));
+        assert_eq!(live.len(), 2);
+        deliver(live, buffer(id(1), hook.clone()));
+        assert!(!r.wants(&id(1)));
+        assert!(s2.outcome().is_none(), "a dropped future gets nothing");
+        let got1 = s1.outcome().unwrap().unwrap();
+        assert_eq!(got1.data(), b"234");
+        drop(s1);
+        assert!(hook.0.lock().unwrap().is_empty(), "s3 still holds it");
+        drop(got1);
+        drop(s3);
+        // The router kept no clone: the last holder's drop released it.
+        assert_eq!(*hook.0.lock().unwrap(), vec![id(1)]);
+        assert!(r.take(&id(2)).is_empty());
+    }
+
+    #[test]
+    fn mass_cancellation_on_one_id_is_linear() {
+        let mut r = Router::default();
+        let slots: Vec<Arc<Slot>> = (0..100_000)
+            .map(|_| {
+                let (w, s) = Waiter::pair();
+                r.register(id(7), w);
+                s
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        for s in slots {
+            s.drop_future();
+            r.cancel(id(7));
+        }
+        assert!(r.is_empty());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+}
