@@ -1,0 +1,182 @@
+//! Workloads run by our Rust client, in this process (the store is another
+//! process). The timed loop runs on the calling thread, pinned as asked;
+//! its CPU time is the thread's, the store's is read from `/proc`.
+
+use std::time::{Duration, Instant};
+
+use plasma_client::{Client, ClientOptions, ObjectId};
+
+use crate::daemon::Daemon;
+use crate::error::{client, Result};
+use crate::ids::{pattern, IdGen};
+use crate::placement::Cpus;
+use crate::procfs;
+use crate::sample::Sample;
+
+/// What the Rust client does in one repetition.
+#[derive(Clone, Copy, Debug)]
+pub enum RustOp {
+    /// create + write + seal + release of `size` bytes, `iters` times, after
+    /// `warmup` untimed ones; with `delete`, each object is deleted after
+    /// its put (untimed).
+    Put {
+        size: u64,
+        iters: u64,
+        warmup: u64,
+        delete: bool,
+    },
+    /// One object of `size` bytes, then get + release `iters` times, with
+    /// the blocking `get` (timeout -1, like Plasma's `Get(ids, -1)`).
+    Get { size: u64, iters: u64, warmup: u64 },
+    /// The same with `try_get` (timeout 0, never waits).
+    TryGet { size: u64, iters: u64, warmup: u64 },
+}
+
+/// Connects to `store` (digest at seal on or off) and runs `op` pinned to `cpu`.
+pub fn run(
+    store: &Daemon,
+    cpus: &Cpus,
+    cpu: Option<usize>,
+    op: RustOp,
+    digest: bool,
+) -> Result<Sample> {
+    let mut options = ClientOptions::default();
+    options.digest = digest;
+    let c = Client::connect_with(store.socket(), options).map_err(client("connect"))?;
+    cpus.pinned(cpu, || match op {
+        RustOp::Put {
+            size,
+            iters,
+            warmup,
+            delete,
+        } => put(&c, store, size, iters, warmup, delete),
+        RustOp::Get {
+            size,
+            iters,
+            warmup,
+        } => get(&c, store, size, iters, warmup, false),
+        RustOp::TryGet {
+            size,
+            iters,
+            warmup,
+        } => get(&c, store, size, iters, warmup, true),
+    })?
+}
+
+/// Times one put of `size` bytes with a new client on `store` (connecting
+/// is not timed): the first put a fresh store sees.
+pub fn first_put(store: &Daemon, cpus: &Cpus, cpu: Option<usize>, size: u64) -> Result<Sample> {
+    let c = Client::connect(store.socket()).map_err(client("connect"))?;
+    let src = pattern(size);
+    let id = IdGen::new().next_id();
+    cpus.pinned(cpu, || {
+        measure(store, || {
+            let t0 = Instant::now();
+            put_one(&c, id, &src)?;
+            Ok((1, t0.elapsed()))
+        })
+    })?
+}
+
+fn put_one(c: &Client, id: ObjectId, src: &[u8]) -> Result<()> {
+    let mut b = c
+        .create(id, src.len() as u64, &[])
+        .map_err(client("create"))?;
+    b.data_mut().copy_from_slice(src);
+    drop(b.seal().map_err(client("seal"))?); // the drop releases it
+    Ok(())
+}
+
+fn put(
+    c: &Client,
+    store: &Daemon,
+    size: u64,
+    iters: u64,
+    warmup: u64,
+    delete: bool,
+) -> Result<Sample> {
+    let src = pattern(size);
+    let mut ids = IdGen::new();
+    for _ in 0..warmup {
+        let id = ids.next_id();
+        put_one(c, id, &src)?;
+        if delete {
+            c.delete(&[id]).map_err(client("delete"))?;
+        }
+    }
+    let todo: Vec<ObjectId> = (0..iters).map(|_| ids.next_id()).collect();
+    measure(store, || {
+        if !delete {
+            let t0 = Instant::now();
+            for &id in &todo {
+                put_one(c, id, &src)?;
+            }
+            return Ok((iters, t0.elapsed()));
+        }
+        let mut timed = Duration::ZERO;
+        for &id in &todo {
+            let t0 = Instant::now();
+            put_one(c, id, &src)?;
+            timed += t0.elapsed();
+            c.delete(&[id]).map_err(client("delete"))?;
+        }
+        Ok((iters, timed))
+    })
+}
+
+fn get(
+    c: &Client,
+    store: &Daemon,
+    size: u64,
+    iters: u64,
+    warmup: u64,
+    try_get: bool,
+) -> Result<Sample> {
+    let id = IdGen::new().next_id();
+    put_one(c, id, &pattern(size))?;
+    // Each returns the bytes seen; the buffers drop at its end, which
+    // releases the object.
+    let once = || -> Result<usize> {
+        if try_get {
+            let found = c.try_get(&[id]).map_err(client("try_get"))?;
+            Ok(found.iter().flatten().map(|b| b.data().len()).sum())
+        } else {
+            let found = c.get(&[id]).map_err(client("get"))?;
+            Ok(found.iter().map(|b| b.data().len()).sum())
+        }
+    };
+    for _ in 0..warmup {
+        once()?;
+    }
+    measure(store, || {
+        let t0 = Instant::now();
+        let mut total = 0u64;
+        for _ in 0..iters {
+            total += once()? as u64;
+        }
+        let elapsed = t0.elapsed();
+        if total != size * iters {
+            return Err(crate::error::BenchError::Client(format!(
+                "get returned {total} bytes in all, expected {}",
+                size * iters
+            )));
+        }
+        Ok((iters, elapsed))
+    })
+}
+
+/// Runs `timed` (which returns ops and the wall time to count) and adds
+/// the CPU the store and this thread spent meanwhile.
+fn measure(store: &Daemon, timed: impl FnOnce() -> Result<(u64, Duration)>) -> Result<Sample> {
+    let store0 = store.cpu_secs()?;
+    let me0 = procfs::thread_cpu_secs()?;
+    let (ops, elapsed) = timed()?;
+    let me1 = procfs::thread_cpu_secs()?;
+    let store1 = store.cpu_secs()?;
+    Ok(Sample {
+        ops,
+        secs: elapsed.as_secs_f64(),
+        store_cpu_secs: store1 - store0,
+        client_cpu_secs: me1 - me0,
+    })
+}
