@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::MsgFlags;
 use plasma_protocol::{
     decode_reply, fd, parse_frame, Encoder, ErrorCode, MessageType, ObjectId, ObjectSpec, Reply,
@@ -314,6 +315,9 @@ impl Connection {
         }
         let mut fds = Vec::new();
         loop {
+            if !wait_readable(self.stream.as_fd(), ex.read_timeout).map_err(classify_read_error)? {
+                return Err(CallError::Timeout);
+            }
             match fd::recv_with_fds(self.stream.as_fd(), &mut ex.inbuf[ex.filled..], &mut fds) {
                 Ok(n) => {
                     ex.fds.extend(fds);
@@ -639,6 +643,33 @@ pub(crate) fn classify_write_error(e: std::io::Error) -> CallError {
             op: "send to store",
             source: e,
         },
+    }
+}
+
+/// Sleeps until `sock` has something to read (bytes, end of stream or an
+/// error); `false` when `timeout` passed first.
+///
+/// The wait is in `poll(POLLIN)`, never in a blocking `recv`: when the store
+/// reads a request, the kernel signals write space on the sender's socket,
+/// which wakes a thread blocked in `recv` on it for nothing (a cross-CPU
+/// wake-up per request on a virtual machine); `poll` sleeps through it.
+fn wait_readable(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> std::io::Result<bool> {
+    // Whole milliseconds, rounded up so that a short wait is never "don't wait".
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
+        Some(d) => u64::try_from(d.as_nanos().div_ceil(1_000_000))
+            .ok()
+            .and_then(|ms| PollTimeout::try_from(ms).ok())
+            .unwrap_or(PollTimeout::MAX),
+    };
+    loop {
+        let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -16,14 +16,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use plasma_protocol::{Encoder, ErrorCode, ObjectId, Reply, Request};
-use tokio::io::Interest;
-use tokio::net::UnixStream;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
 use tokio::sync::oneshot;
@@ -32,6 +29,7 @@ use tokio::task::JoinHandle;
 use super::builder::AsyncObjectBuilder;
 use super::command::{Command, Expect, ReplyTo};
 use super::router::{deliver, Router};
+use super::socket::Socket;
 use super::subscribe::{subscribe, Channel};
 use super::wire::{Notifications, Outgoing, Replies};
 use super::AsyncStats;
@@ -95,7 +93,7 @@ pub(crate) struct Driver {
     releaser: Weak<Releaser>,
     path: PathBuf,
     spin: Duration,
-    stream: UnixStream,
+    stream: Socket,
     replies: Replies,
     out: Outgoing,
     encoder: Encoder,
@@ -125,7 +123,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(
-        stream: UnixStream,
+        stream: Socket,
         commands: UnboundedReceiver<Command>,
         weak: WeakUnboundedSender<Command>,
         path: PathBuf,
@@ -235,15 +233,11 @@ impl Driver {
     /// Waits for a command, request-socket readiness (read, or write while
     /// bytes are queued), notification readiness or the channel setup.
     async fn park(&mut self) -> Result<(), CallError> {
-        let interest = if self.out.is_empty() {
-            Interest::READABLE
-        } else {
-            Interest::READABLE | Interest::WRITABLE
-        };
         let wake = tokio::select! {
             biased;
             cmd = self.commands.recv() => Wake::Command(cmd),
-            ready = self.stream.ready(interest) => Wake::Request(ready.map(|_| ())),
+            ready = self.stream.readable() => Wake::Request(ready),
+            ready = self.stream.writable() => Wake::Request(ready),
             wake = channel_event(&mut self.channel) => wake,
         };
         match wake {
@@ -508,9 +502,10 @@ impl Driver {
     fn read_replies(&mut self) -> Result<bool, CallError> {
         let mut progressed = false;
         for _ in 0..READS_PER_ROUND {
-            let n = nonblocking(self.polling, &self.stream, Interest::READABLE, || {
-                self.replies.read_from(self.stream.as_fd())
-            });
+            let replies = &mut self.replies;
+            let n = self
+                .stream
+                .try_read(self.polling, |fd| replies.read_from(fd));
             match n {
                 Ok(0) => return Err(CallError::Disconnected),
                 Ok(_) => {
@@ -533,9 +528,10 @@ impl Driver {
         let mut progressed = false;
         let mut lost = false;
         for _ in 0..READS_PER_ROUND {
-            match nonblocking(self.polling, &channel.socket, Interest::READABLE, || {
-                notes.read_from(channel.socket.as_fd())
-            }) {
+            match channel
+                .socket
+                .try_read(self.polling, |fd| notes.read_from(fd))
+            {
                 Ok(0) => {
                     lost = true;
                     break;
@@ -571,11 +567,14 @@ impl Driver {
         if self.out.is_empty() {
             return Ok(());
         }
-        // Sockets are nearly always writable: try before asking tokio.
-        match nonblocking(true, &self.stream, Interest::WRITABLE, || {
-            self.out.write_to(self.stream.as_fd())
-        }) {
-            Ok(()) => Ok(()),
+        let out = &mut self.out;
+        match self.stream.try_write(|fd| out.write_to(fd)) {
+            Ok(()) => {
+                if self.out.is_empty() {
+                    self.stream.drained();
+                }
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(classify_write_error(e)),
         }
@@ -796,27 +795,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// Runs `f` (a non-blocking syscall on `sock`) if tokio has seen `sock`
-/// ready for `interest` (tokio then clears that readiness if `f` would
-/// block). With `eager`, tries `f` first regardless: data that arrived since
-/// tokio last polled its reactor is picked up without waiting for it
-/// (busy-polling), and readiness is still cleared only by an attempt that
-/// really found nothing.
-fn nonblocking<T>(
-    eager: bool,
-    sock: &UnixStream,
-    interest: Interest,
-    mut f: impl FnMut() -> io::Result<T>,
-) -> io::Result<T> {
-    if eager {
-        match f() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            result => return result,
-        }
-    }
-    sock.try_io(interest, f)
 }
 
 /// Waits for the notification channel: readable while live, the setup

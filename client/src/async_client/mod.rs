@@ -57,6 +57,7 @@ mod command;
 mod driver;
 mod future;
 mod router;
+mod socket;
 mod subscribe;
 mod waiting;
 mod wire;
@@ -86,6 +87,7 @@ use crate::error::{
 use crate::{replies, ObjectBuffer};
 use command::Command;
 use driver::Driver;
+use socket::Socket;
 
 /// Settings for [`AsyncClient::connect_with`].
 ///
@@ -230,6 +232,10 @@ impl AsyncClient {
     ) -> Result<AsyncClient, ConnectError> {
         let path = path.as_ref().to_path_buf();
         let stream = connect_retrying(&path, &options).await?;
+        let stream = Socket::from_tokio(stream).map_err(|source| ConnectError::Io {
+            op: "register the store connection",
+            source,
+        })?;
         let (commands, rx) = mpsc::unbounded_channel();
         let driver = Driver::new(stream, rx, commands.downgrade(), path.clone(), options.spin);
         tokio::spawn(driver.run());

@@ -23,6 +23,7 @@ use plasma_protocol::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
+use super::socket::Socket;
 use crate::connection::{classify_read_error, classify_write_error, unexpected};
 use crate::error::{CallError, ProtocolError};
 
@@ -32,7 +33,7 @@ pub(crate) struct Channel {
     /// never read) for as long as the channel is used.
     pub(crate) _conn: UnixStream,
     /// Our end of the socket pair, non-blocking.
-    pub(crate) socket: UnixStream,
+    pub(crate) socket: Socket,
 }
 
 /// Opens a connection to `path` and subscribes on it.
@@ -96,7 +97,7 @@ pub(crate) async fn subscribe(path: &Path) -> Result<Channel, CallError> {
         return Err(unexpected(MessageType::ContainsReply, &barrier));
     }
     let socket =
-        UnixStream::from_std(std::os::unix::net::UnixStream::from(ours)).map_err(|source| {
+        Socket::from_std(std::os::unix::net::UnixStream::from(ours)).map_err(|source| {
             CallError::Io {
                 op: "register notification socket",
                 source,

@@ -33,6 +33,8 @@ pub struct Connection {
     pub partial: Option<(u64, Instant)>,
     /// Already scheduled for disconnection.
     pub doomed: bool,
+    /// Registered for writable events (only while output waits).
+    pub write_interest: bool,
 }
 
 impl Connection {
@@ -49,6 +51,7 @@ impl Connection {
             blocked: false,
             partial: None,
             doomed: false,
+            write_interest: false,
         }
     }
 

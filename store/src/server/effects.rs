@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::Interest;
 
-use super::event_loop::{is_disconnect, sub_token, DropReason, EventLoop};
+use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventLoop};
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
 use crate::core::{Audience, ClientId, Effect, Outcome};
@@ -62,6 +62,11 @@ impl EventLoop {
                 }
             }
         }
+        // Notifications first: a subscriber waiting for a seal is woken
+        // before the sealer's own reply lets the sealer run on.
+        for (id, before) in notified {
+            self.flush_subscriber(id, Some(before));
+        }
         for (id, before) in replied {
             self.flush_connection(id, Some(before));
             let answered = !self.store.has_pending_get(id);
@@ -71,9 +76,6 @@ impl EventLoop {
                     self.ready.insert(id);
                 }
             }
-        }
-        for (id, before) in notified {
-            self.flush_subscriber(id, Some(before));
         }
     }
 
@@ -85,6 +87,7 @@ impl EventLoop {
             return;
         };
         let result = conn.output.flush(conn.stream.as_fd(), self.arena.fd());
+        let waiting = conn.output.queued() > 0;
         let stale = unread_old_output(before, conn.output.queued());
         let problem = match result {
             Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
@@ -100,6 +103,26 @@ impl EventLoop {
         };
         if let Some(reason) = problem {
             self.doom(id, reason);
+            return;
+        }
+        // Writable events are asked for only while output waits: with the
+        // interest registered, every message the peer reads would wake
+        // this loop (the kernel signals write space per consumed message),
+        // a cross-CPU wake-up per reply for nothing.
+        if conn.write_interest != waiting {
+            let registry = self.poll.registry();
+            let interest = if waiting {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            match registry.reregister(&mut conn.stream, conn_token(id), interest) {
+                Ok(()) => conn.write_interest = waiting,
+                Err(e) => self.doom(
+                    id,
+                    DropReason::Loud(format!("cannot poll the client's socket: {e}")),
+                ),
+            }
         }
     }
 
@@ -111,6 +134,7 @@ impl EventLoop {
             return;
         };
         let result = sub.flush();
+        let waiting = sub.queued() > 0;
         let stale = unread_old_output(before, sub.queued());
         let problem = match result {
             Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
@@ -124,6 +148,22 @@ impl EventLoop {
         };
         if let Some(reason) = problem {
             self.close_subscriber(id, reason);
+            return;
+        }
+        if sub.write_interest != waiting {
+            let interest = if waiting {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let registry = self.poll.registry();
+            match registry.reregister(&mut SourceFd(&sub.raw_fd()), sub_token(id), interest) {
+                Ok(()) => sub.write_interest = waiting,
+                Err(e) => self.close_subscriber(
+                    id,
+                    DropReason::Loud(format!("cannot poll the notification descriptor: {e}")),
+                ),
+            }
         }
     }
 
@@ -139,10 +179,12 @@ impl EventLoop {
                 return false;
             }
         };
+        // READABLE only (hang-ups are reported whatever the interest);
+        // writable interest is added only while a backlog waits.
         let registered = self.poll.registry().register(
             &mut SourceFd(&sub.raw_fd()),
             sub_token(id),
-            Interest::WRITABLE,
+            Interest::READABLE,
         );
         if let Err(e) = registered {
             let reason = format!("cannot poll the notification descriptor: {e}");

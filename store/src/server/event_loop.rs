@@ -223,11 +223,13 @@ impl EventLoop {
     fn add_connection(&mut self, mut stream: UnixStream) {
         let id = self.next_id;
         self.next_id += 1;
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            conn_token(id),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        // Writable interest is added only while output waits (see
+        // `flush_connection`).
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, conn_token(id), Interest::READABLE)
+        {
             tracing::warn!("registering a new connection failed: {e}");
             return;
         }

@@ -19,6 +19,8 @@ pub struct Subscriber {
     fd: OwnedFd,
     queue: VecDeque<(Vec<u8>, usize)>,
     queued: u64,
+    /// Registered for writable events (only while a backlog waits).
+    pub write_interest: bool,
 }
 
 impl Subscriber {
@@ -31,6 +33,7 @@ impl Subscriber {
             fd,
             queue: VecDeque::new(),
             queued: 0,
+            write_interest: false,
         })
     }
 
