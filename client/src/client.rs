@@ -8,6 +8,7 @@
 //! Releases are written without waiting for any pending reply (see
 //! `connection.rs`).
 
+use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use plasma_protocol::{ObjectId, ObjectInfo, Request};
 use std::os::fd::AsRawFd;
 
 use crate::builder::ObjectBuilder;
-use crate::connection::{Connection, Context, Wait};
+use crate::connection::{distinct, Connection, Context, Wait};
 use crate::digest::{digest, NO_DIGEST};
 use crate::error::{
     CallError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
@@ -278,7 +279,8 @@ impl Client {
     }
 
     /// Gets `ids`, waiting up to `timeout` for those not sealed yet; `None`
-    /// for what is still missing then. Runs on a connection of its own.
+    /// for what is still missing then. What is sealed already comes back in
+    /// one round trip; the waiting runs on a connection of its own.
     ///
     /// ```no_run
     /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::GetError> {
@@ -300,7 +302,8 @@ impl Client {
     }
 
     /// Gets `ids`, waiting as long as it takes for every one to be sealed.
-    /// Runs on a connection of its own.
+    /// What is sealed already comes back in one round trip; the waiting runs
+    /// on a connection of its own.
     ///
     /// ```no_run
     /// # fn f(client: plasma_client::Client, id: plasma_client::ObjectId) -> Result<(), plasma_client::GetError> {
@@ -475,7 +478,9 @@ impl Client {
         Ok(conn)
     }
 
-    /// A get on a pooled connection, so that waiting does not block others.
+    /// A get that may wait: a timeout-0 get on the primary connection, then
+    /// a get of whatever it lacked on a pooled connection, so that waiting
+    /// does not block others.
     ///
     /// The store orders frames only within one connection, so a release sent
     /// on a pooled connection could reach it after a create the program
@@ -490,11 +495,34 @@ impl Client {
         timeout_ms: i64,
         wait: Wait,
     ) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
+        // Most gets find their objects sealed: then one round trip on the
+        // primary connection is all, and only what is missing is waited for.
+        let mut found = self.primary()?.get(ids, 0, Wait::Quick)?;
+        let missing: Vec<ObjectId> = distinct(
+            &ids.iter()
+                .zip(&found)
+                .filter(|(_, buf)| buf.is_none())
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>(),
+        );
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let conn = self.checkout()?;
-        let waited = conn.get(ids, timeout_ms, wait);
+        let waited = conn.get(&missing, timeout_ms, wait);
         let result = waited.and_then(|waited| self.rehold_on_primary(&conn, waited));
         self.checkin(conn);
-        Ok(result?)
+        let waited: HashMap<ObjectId, ObjectBuffer> = missing
+            .into_iter()
+            .zip(result?)
+            .filter_map(|(id, buf)| Some((id, buf?)))
+            .collect();
+        for (slot, id) in found.iter_mut().zip(ids) {
+            if slot.is_none() {
+                *slot = waited.get(id).cloned();
+            }
+        }
+        Ok(found)
     }
 
     /// Takes the objects of `waited` (held on `pooled`) on the primary
