@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use plasma_client::{Client, ClientOptions, ObjectId};
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, SPIN_US};
 use crate::error::{client, Result};
 use crate::ids::{pattern, IdGen};
 use crate::placement::Cpus;
@@ -32,16 +32,30 @@ pub enum RustOp {
     TryGet { size: u64, iters: u64, warmup: u64 },
 }
 
-/// Connects to `store` (digest at seal on or off) and runs `op` pinned to `cpu`.
+/// How the Rust client is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RustTune {
+    /// `ClientOptions::default()`: digest at seal, no spinning.
+    Default,
+    /// The seal digest turned off.
+    NoDigest,
+    /// Polls `SPIN_US` for each reply before sleeping (digest on).
+    Spin,
+}
+
+/// Connects to `store` with `tune` and runs `op` pinned to `cpu`.
 pub fn run(
     store: &Daemon,
     cpus: &Cpus,
     cpu: Option<usize>,
     op: RustOp,
-    digest: bool,
+    tune: RustTune,
 ) -> Result<Sample> {
     let mut options = ClientOptions::default();
-    options.digest = digest;
+    options.digest = tune != RustTune::NoDigest;
+    if tune == RustTune::Spin {
+        options.spin = Duration::from_micros(SPIN_US);
+    }
     let c = Client::connect_with(store.socket(), options).map_err(client("connect"))?;
     cpus.pinned(cpu, || match op {
         RustOp::Put {
@@ -82,7 +96,7 @@ fn put_one(c: &Client, id: ObjectId, src: &[u8]) -> Result<()> {
     let mut b = c
         .create(id, src.len() as u64, &[])
         .map_err(client("create"))?;
-    b.data_mut().copy_from_slice(src);
+    b.write_data(src);
     drop(b.seal().map_err(client("seal"))?); // the drop releases it
     Ok(())
 }

@@ -18,10 +18,43 @@ use plasma_protocol::Digest;
 /// assert_eq!(d, [0x86, 0xa6, 0x10, 0x36, 0, 0, 0, 0]); // crc32("hello") = 0x3610a686
 /// ```
 pub fn digest(data: &[u8], metadata: &[u8]) -> Digest {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(data);
-    hasher.update(metadata);
-    u64::from(hasher.finalize()).to_le_bytes()
+    finish(data_hasher(data), metadata)
+}
+
+/// The digest state after the data, before the metadata.
+pub(crate) type DataHasher = crc32fast::Hasher;
+
+/// Data at least this long is hashed in two halves on two threads.
+const PARALLEL_MIN: usize = 8 << 20;
+
+/// CRC-32 state over `data`; large data is split in halves hashed on two
+/// threads and combined (CRC-32 combines exactly).
+pub(crate) fn data_hasher(data: &[u8]) -> DataHasher {
+    if data.len() < PARALLEL_MIN {
+        let mut hasher = DataHasher::new();
+        hasher.update(data);
+        return hasher;
+    }
+    let (front, back) = data.split_at(data.len() / 2);
+    let hash = |part: &[u8]| {
+        let mut hasher = DataHasher::new();
+        hasher.update(part);
+        hasher
+    };
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| hash(back));
+        let mut hasher = hash(front);
+        // A helper that panicked: hash its half here instead.
+        let back_hasher = helper.join().unwrap_or_else(|_| hash(back));
+        hasher.combine(&back_hasher);
+        hasher
+    })
+}
+
+/// The digest from the state over the data and the metadata.
+pub(crate) fn finish(mut data: DataHasher, metadata: &[u8]) -> Digest {
+    data.update(metadata);
+    u64::from(data.finalize()).to_le_bytes()
 }
 
 /// The digest sent when digests are disabled (`ClientOptions::digest = false`).
@@ -39,6 +72,20 @@ mod tests {
             [0x26, 0x39, 0xf4, 0xcb, 0, 0, 0, 0]
         );
         assert_eq!(digest(b"", b""), [0; 8]);
+    }
+
+    #[test]
+    fn large_data_hashed_in_halves_gives_the_same_digest() {
+        let data: Vec<u8> = (0..PARALLEL_MIN + 4097)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut whole = crc32fast::Hasher::new();
+        whole.update(&data);
+        whole.update(b"meta");
+        assert_eq!(
+            digest(&data, b"meta"),
+            u64::from(whole.finalize()).to_le_bytes()
+        );
     }
 
     #[test]

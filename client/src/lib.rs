@@ -37,6 +37,7 @@ mod digest;
 mod error;
 #[cfg(test)]
 mod fake_store_tests;
+mod fill;
 mod holds;
 mod mapping;
 mod replies;

@@ -181,12 +181,46 @@ impl ViewMut {
         unsafe { std::slice::from_raw_parts(self.mapping.map.as_ptr().add(self.range.start), len) }
     }
 
+    /// A handle that maps (faults in) the pages under `within` (relative
+    /// to the extent, clamped to it) for writing, from any thread, while
+    /// this view is written: see [`Prefault`].
+    pub(crate) fn prefault(&self, within: Range<usize>) -> Prefault {
+        let start = self.range.start + within.start.min(self.range.len());
+        let end = self.range.start + within.end.min(self.range.len());
+        Prefault {
+            mapping: Arc::clone(&self.mapping),
+            range: start..end.max(start),
+        }
+    }
+
     /// Gives up write access (at seal).
     pub(crate) fn into_view(self) -> View {
         View {
             mapping: self.mapping,
             range: self.range,
         }
+    }
+}
+
+/// Fills the page tables of a range of a mapping ahead of its writer
+/// (`MADV_POPULATE_WRITE`): the bytes are not touched, only the first-touch
+/// faults are taken in advance, which on a virtual machine cost more than
+/// the copy itself. Holds the mapping alive.
+#[derive(Debug)]
+pub(crate) struct Prefault {
+    mapping: Arc<Mapping>,
+    range: Range<usize>,
+}
+
+impl Prefault {
+    /// Maps the range. Best effort: kernels before 5.14 refuse the advice,
+    /// and then the writer takes the faults itself.
+    pub(crate) fn run(&self) {
+        let _ = self.mapping.map.advise_range(
+            memmap2::Advice::PopulateWrite,
+            self.range.start,
+            self.range.len(),
+        );
     }
 }
 

@@ -72,3 +72,23 @@ fn absent_object_reads_as_none_in_another_process() {
     reader.expect_line("none");
     reader.finish();
 }
+
+#[test]
+fn large_object_copied_in_with_write_data_is_read_by_another_process_and_verifies() {
+    // Large enough for write_data's helper thread (prefault + digest).
+    let store = TestStore::builder().memory(64 << 20).start();
+    let client = store.client();
+    let id = ObjectId::random();
+    let data = pattern(11, (9 << 20) + 5);
+    let mut builder = client.create(id, data.len() as u64, b"meta").unwrap();
+    builder.write_data(&data);
+    drop(builder.seal().unwrap());
+
+    let mut reader = store.client_process("get", &[&id.to_string(), "5000"]);
+    reader.expect_line(&format!("len={} crc={:08x}", data.len(), crc32(&data)));
+    reader.finish();
+    assert!(
+        client.verify(id).unwrap(),
+        "the digest sent at seal matches the bytes"
+    );
+}

@@ -9,8 +9,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::command::Command;
-use crate::digest::{digest, NO_DIGEST};
+use crate::digest::DataHasher;
 use crate::error::SealError;
+use crate::fill;
 use crate::mapping::ViewMut;
 use crate::ObjectBuffer;
 
@@ -37,6 +38,8 @@ pub struct AsyncObjectBuilder {
     view: Option<ViewMut>,
     data_len: usize,
     digest: bool,
+    /// The digest state `write_data` computed, while still valid.
+    written: Option<DataHasher>,
     commands: UnboundedSender<Command>,
 }
 
@@ -62,6 +65,7 @@ impl AsyncObjectBuilder {
             view: Some(view),
             data_len,
             digest,
+            written: None,
             commands,
         }
     }
@@ -82,10 +86,29 @@ impl AsyncObjectBuilder {
     /// # fn f(mut b: plasma_client::AsyncObjectBuilder) { b.data_mut().fill(0); }
     /// ```
     pub fn data_mut(&mut self) -> &mut [u8] {
+        self.written = None;
         let data_len = self.data_len;
         match &mut self.view {
             Some(view) => view.bytes_mut().get_mut(..data_len).unwrap_or_default(),
             None => &mut [],
+        }
+    }
+
+    /// Copies `data` into the object, whose data size it must equal; as
+    /// [`ObjectBuilder::write_data`](crate::ObjectBuilder::write_data)
+    /// (a large copy blocks this task's thread for its duration, like
+    /// `data_mut().copy_from_slice` would).
+    ///
+    /// # Panics
+    ///
+    /// If `data.len()` differs from the object's data size.
+    ///
+    /// ```no_run
+    /// # fn f(mut b: plasma_client::AsyncObjectBuilder) { b.write_data(b"hello"); }
+    /// ```
+    pub fn write_data(&mut self, data: &[u8]) {
+        if let Some(view) = &mut self.view {
+            self.written = fill::write_data(view, self.data_len, data, self.digest);
         }
     }
 
@@ -119,14 +142,9 @@ impl AsyncObjectBuilder {
     pub fn seal(
         mut self,
     ) -> impl Future<Output = Result<ObjectBuffer, SealError>> + Send + 'static {
+        let written = self.written.take();
         let sent = self.view.take().map(|view| {
-            let digest = if self.digest {
-                let bytes = view.bytes();
-                let (data, metadata) = bytes.split_at(self.data_len.min(bytes.len()));
-                digest(data, metadata)
-            } else {
-                NO_DIGEST
-            };
+            let digest = fill::seal_digest(&view, self.data_len, written, self.digest);
             let (reply, rx) = oneshot::channel();
             // If the driver is gone the command (and the view) is dropped:
             // the object went with the connection.
