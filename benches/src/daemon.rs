@@ -25,22 +25,34 @@ const START_PATIENCE: Duration = Duration::from_secs(60);
 /// How long a store may take to exit after SIGTERM.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long our store (`--spin-us`) and our client (`ClientOptions::spin`)
+/// poll before they sleep in the spinning configuration.
+pub const SPIN_US: u64 = 50;
+
 /// Which store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
-    /// This project's `plasma-store`.
+    /// This project's `plasma-store`, default flags.
     Ours,
+    /// This project's `plasma-store --spin-us SPIN_US`.
+    OursSpin,
     /// Arrow Plasma 11's `plasma-store-server`.
     Plasma,
 }
 
+impl Side {
+    /// Every side, in the order a session starts them.
+    pub const ALL: [Side; 3] = [Side::Ours, Side::OursSpin, Side::Plasma];
+}
+
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Ours => "plasma-store",
-            Side::Plasma => "Plasma 11",
-        })
+        match self {
+            Side::Ours => f.write_str("plasma-store"),
+            Side::OursSpin => write!(f, "plasma-store --spin-us {SPIN_US}"),
+            Side::Plasma => f.write_str("Plasma 11"),
+        }
     }
 }
 
@@ -75,14 +87,18 @@ impl Daemon {
             "{}-{n}.log",
             match side {
                 Side::Ours => "plasma-store",
+                Side::OursSpin => "plasma-store-spin",
                 Side::Plasma => "plasma-store-server",
             }
         ));
         let log = File::create(&log_path).map_err(io(format!("create {}", log_path.display())))?;
         let mut cmd = match side {
-            Side::Ours => {
+            Side::Ours | Side::OursSpin => {
                 let mut c = Command::new(&env.ours[0]);
                 c.args(&env.ours[1..]);
+                if side == Side::OursSpin {
+                    c.arg("--spin-us").arg(SPIN_US.to_string());
+                }
                 c
             }
             Side::Plasma => Command::new(&env.plasma_server),

@@ -71,6 +71,9 @@ pub enum ClientKind {
     Rust,
     /// Our Rust client with the seal digest turned off.
     RustNoDigest,
+    /// Our Rust client polling for replies before it sleeps
+    /// (`ClientOptions::spin`), against a store started with `--spin-us`.
+    RustSpin,
     /// Plasma's C++ client (libplasma from pyarrow 11).
     Cpp,
     /// pyarrow 11's Python client.

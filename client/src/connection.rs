@@ -48,14 +48,17 @@ pub(crate) struct Context {
     pub(crate) dead: AtomicBool,
     /// Longest wait for a quick reply (`None`: forever).
     pub(crate) request_timeout: Option<Duration>,
+    /// How long a wait for a reply polls before it sleeps.
+    pub(crate) spin: Duration,
 }
 
 impl Context {
-    pub(crate) fn new(request_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(request_timeout: Option<Duration>, spin: Duration) -> Self {
         Self {
             files: FileRegistry::default(),
             dead: AtomicBool::new(false),
             request_timeout: request_timeout.filter(|d| !d.is_zero()),
+            spin,
         }
     }
 
@@ -315,7 +318,8 @@ impl Connection {
         }
         let mut fds = Vec::new();
         loop {
-            if !wait_readable(self.stream.as_fd(), ex.read_timeout).map_err(classify_read_error)? {
+            let readable = wait_readable(self.stream.as_fd(), ex.read_timeout, self.ctx.spin);
+            if !readable.map_err(classify_read_error)? {
                 return Err(CallError::Timeout);
             }
             match fd::recv_with_fds(self.stream.as_fd(), &mut ex.inbuf[ex.filled..], &mut fds) {
@@ -647,13 +651,33 @@ pub(crate) fn classify_write_error(e: std::io::Error) -> CallError {
 }
 
 /// Sleeps until `sock` has something to read (bytes, end of stream or an
-/// error); `false` when `timeout` passed first.
+/// error); `false` when `timeout` passed first. Polls without sleeping for
+/// up to `spin` first: a reply that comes within it costs no wake-up.
 ///
 /// The wait is in `poll(POLLIN)`, never in a blocking `recv`: when the store
 /// reads a request, the kernel signals write space on the sender's socket,
 /// which wakes a thread blocked in `recv` on it for nothing (a cross-CPU
 /// wake-up per request on a virtual machine); `poll` sleeps through it.
-fn wait_readable(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> std::io::Result<bool> {
+fn wait_readable(
+    sock: BorrowedFd<'_>,
+    timeout: Option<Duration>,
+    spin: Duration,
+) -> std::io::Result<bool> {
+    if !spin.is_zero() {
+        let start = std::time::Instant::now();
+        loop {
+            let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+            if start.elapsed() >= spin {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
     // Whole milliseconds, rounded up so that a short wait is never "don't wait".
     let timeout = match timeout {
         None => PollTimeout::NONE,

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::placement::Placement;
 use crate::plan::size_label;
 use crate::results::{ClientKind, Contender, Row, Target, Unit};
-use crate::rust_client::{self, RustOp};
+use crate::rust_client::{self, RustOp, RustTune};
 use crate::sample::Sample;
 
 fn gbps(size: u64) -> impl Fn(&Sample) -> f64 {
@@ -32,8 +32,12 @@ pub fn put_warm(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Res
     };
     let cpp = Driver::Cpp(args(&[&"put", &size, &p.big_iters, &1, &1]));
     let who = [
-        Contestant::new("rust", Side::Ours, Driver::Rust(op, true)),
-        Contestant::new("rust-nodigest", Side::Ours, Driver::Rust(op, false)),
+        Contestant::new("rust", Side::Ours, Driver::Rust(op, RustTune::Default)),
+        Contestant::new(
+            "rust-nodigest",
+            Side::Ours,
+            Driver::Rust(op, RustTune::NoDigest),
+        ),
         Contestant::new("cpp-ours", Side::Ours, cpp.clone()),
         Contestant::new("cpp-plasma", Side::Plasma, cpp),
     ];

@@ -61,9 +61,10 @@ pub fn run(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
         };
         for side in order {
             let f = fill_once(ctx, side)?;
-            match side {
-                Side::Ours => ours.push(f),
-                Side::Plasma => plasma.push(f),
+            if side == Side::Plasma {
+                plasma.push(f);
+            } else {
+                ours.push(f);
             }
         }
     }

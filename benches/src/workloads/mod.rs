@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::placement::{Cpus, Placement};
 use crate::plan::Plan;
 use crate::results::{Anchor, ClientKind, Row, SweepPoint};
-use crate::rust_client::{self, RustOp};
+use crate::rust_client::{self, RustOp, RustTune};
 use crate::sample::Sample;
 use crate::setup::Env;
 
@@ -131,8 +131,8 @@ impl Ctx {
 /// Who runs a contender.
 #[derive(Clone, Debug)]
 pub enum Driver {
-    /// Our Rust client in this process.
-    Rust(RustOp, bool),
+    /// Our Rust client in this process, configured so.
+    Rust(RustOp, RustTune),
     /// The C++ client with these arguments after the socket.
     Cpp(Vec<String>),
     /// The Python client with these arguments after the socket.
@@ -143,8 +143,9 @@ impl Driver {
     /// The client kind, for the report.
     pub fn kind(&self) -> ClientKind {
         match self {
-            Driver::Rust(_, true) => ClientKind::Rust,
-            Driver::Rust(_, false) => ClientKind::RustNoDigest,
+            Driver::Rust(_, RustTune::Default) => ClientKind::Rust,
+            Driver::Rust(_, RustTune::NoDigest) => ClientKind::RustNoDigest,
+            Driver::Rust(_, RustTune::Spin) => ClientKind::RustSpin,
             Driver::Cpp(_) => ClientKind::Cpp,
             Driver::Python(_) => ClientKind::Python,
         }
@@ -186,7 +187,7 @@ pub fn session(
     reps: usize,
 ) -> Result<SessionResult> {
     let mut stores: Vec<Daemon> = Vec::new();
-    for side in [Side::Ours, Side::Plasma] {
+    for side in Side::ALL {
         if contestants.iter().any(|c| c.side == side) {
             stores.push(ctx.start(side, capacity, placement)?);
         }
@@ -218,7 +219,7 @@ pub fn run_once(
 ) -> Result<Sample> {
     let cpu = ctx.cpus.client_cpu(placement);
     match driver {
-        Driver::Rust(op, digest) => rust_client::run(store, &ctx.cpus, cpu, *op, *digest),
+        Driver::Rust(op, tune) => rust_client::run(store, &ctx.cpus, cpu, *op, *tune),
         Driver::Cpp(args) | Driver::Python(args) => {
             let mut child = ctx.child(driver.kind(), store, args, cpu)?;
             let step = child.step(store, ctx.patience())?;

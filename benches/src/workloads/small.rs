@@ -1,12 +1,12 @@
 //! Small-object workloads (W1, W2, W3, W6), each run in every placement.
 
 use super::{args, session, take, Contestant, Ctx, Driver};
-use crate::daemon::Side;
+use crate::daemon::{Side, SPIN_US};
 use crate::error::Result;
 use crate::placement::Placement;
 use crate::plan::size_label;
 use crate::results::{ClientKind, Contender, Row, Target, Unit};
-use crate::rust_client::RustOp;
+use crate::rust_client::{RustOp, RustTune};
 use crate::sample::Sample;
 
 /// The placements of the plan that this machine supports.
@@ -35,7 +35,12 @@ pub fn put_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     };
     let cpp = Driver::Cpp(args(&[&"put", &size, &p.small_iters, &0, &p.warmup]));
     let who = [
-        Contestant::new("rust", Side::Ours, Driver::Rust(op, true)),
+        Contestant::new("rust", Side::Ours, Driver::Rust(op, RustTune::Default)),
+        Contestant::new(
+            "rust-spin",
+            Side::OursSpin,
+            Driver::Rust(op, RustTune::Spin),
+        ),
         Contestant::new("cpp-ours", Side::Ours, cpp.clone()),
         Contestant::new("cpp-plasma", Side::Plasma, cpp),
     ];
@@ -49,6 +54,15 @@ pub fn put_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             Some(placement),
             Unit::OpsPerSec,
             rate(Side::Ours, ClientKind::Rust, take(&mut r, "rust")?)?,
+            plasma.clone(),
+            Some(Target::RatioAtLeast(5.0)),
+        ));
+        rows.push(Row::versus(
+            "W1-spin",
+            format!("put {label}: the same, store and Rust client polling {SPIN_US} µs before they sleep"),
+            Some(placement),
+            Unit::OpsPerSec,
+            rate(Side::OursSpin, ClientKind::RustSpin, take(&mut r, "rust-spin")?)?,
             plasma.clone(),
             Some(Target::RatioAtLeast(5.0)),
         ));
@@ -142,8 +156,17 @@ pub fn get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     };
     let cpp = Driver::Cpp(args(&[&"get", &size, &p.small_iters, &p.warmup]));
     let who = [
-        Contestant::new("rust", Side::Ours, Driver::Rust(op, true)),
-        Contestant::new("rust-try", Side::Ours, Driver::Rust(try_op, true)),
+        Contestant::new("rust", Side::Ours, Driver::Rust(op, RustTune::Default)),
+        Contestant::new(
+            "rust-try",
+            Side::Ours,
+            Driver::Rust(try_op, RustTune::Default),
+        ),
+        Contestant::new(
+            "rust-spin",
+            Side::OursSpin,
+            Driver::Rust(op, RustTune::Spin),
+        ),
         Contestant::new("cpp-ours", Side::Ours, cpp.clone()),
         Contestant::new("cpp-plasma", Side::Plasma, cpp),
     ];
@@ -168,6 +191,15 @@ pub fn get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             rate(Side::Ours, ClientKind::Rust, take(&mut r, "rust-try")?)?,
             plasma.clone(),
             None,
+        ));
+        rows.push(Row::versus(
+            "W3-spin",
+            format!("get + release {label}: `get`, store and Rust client polling {SPIN_US} µs before they sleep"),
+            Some(placement),
+            Unit::OpsPerSec,
+            rate(Side::OursSpin, ClientKind::RustSpin, take(&mut r, "rust-spin")?)?,
+            plasma.clone(),
+            Some(Target::RatioAtLeast(5.0)),
         ));
         rows.push(Row::versus(
             "W3-d",

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::placement::Placement;
 use crate::plan::size_label;
 use crate::results::{ClientKind, Contender, Row, SweepPoint, Target, Unit};
-use crate::rust_client::RustOp;
+use crate::rust_client::{RustOp, RustTune};
 use crate::sample::{Sample, Summary};
 
 const OPS: [&str; 2] = ["put", "get"];
@@ -42,7 +42,7 @@ fn contestants(ctx: &Ctx) -> Vec<Contestant> {
         who.push(Contestant::new(
             key("put", size, Side::Ours),
             Side::Ours,
-            Driver::Rust(rust_put, true),
+            Driver::Rust(rust_put, RustTune::Default),
         ));
         who.push(Contestant::new(
             key("put", size, Side::Plasma),
@@ -52,7 +52,7 @@ fn contestants(ctx: &Ctx) -> Vec<Contestant> {
         who.push(Contestant::new(
             key("get", size, Side::Ours),
             Side::Ours,
-            Driver::Rust(rust_get, true),
+            Driver::Rust(rust_get, RustTune::Default),
         ));
         who.push(Contestant::new(
             key("get", size, Side::Plasma),
