@@ -245,6 +245,7 @@ fn latency(args: &[String]) -> Result<(), Error> {
     let count = opts.num("count", 10_000)? as usize;
     let gap_us = opts.num("gap-us", 500)?.max(1);
     let spin = Duration::from_micros(opts.num("spin-us", 0)?);
+    let extensions = opts.num("extensions", 1)? != 0;
     let kind = opts.get("runtime").unwrap_or("multi").to_string();
     if let Some(cpu) = opts.get("pin-consumer") {
         // Before the runtime exists: its threads inherit the mask.
@@ -267,6 +268,7 @@ fn latency(args: &[String]) -> Result<(), Error> {
     let (resolved, wall, cpu, store_cpu) = rt.block_on(async {
         let mut options = AsyncClientOptions::default();
         options.spin = spin;
+        options.store_extensions = extensions;
         let client = AsyncClient::connect_with(&socket, options).await?;
         client.init().await?;
         let ids: Vec<ObjectId> = (0..count).map(|_| ObjectId::random()).collect();

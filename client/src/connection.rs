@@ -511,12 +511,18 @@ impl ReleaseHook for Connection {
 }
 
 /// The `(segment index, mmap_size)` pairs a reply announces: the segment of
-/// a created object, or the segments of a get's found objects, in the order
+/// a created or pushed object, or the segments of a get's found objects, in the order
 /// their fds (for those new to the connection) follow the reply (§6).
 pub(crate) fn announced_segments(reply: &Reply) -> Result<Vec<(i32, i64)>, ProtocolError> {
     Ok(match reply {
         Reply::Create {
             error: ErrorCode::Ok,
+            object,
+            store_fd,
+            mmap_size,
+            ..
+        } if object.device_num == 0 => vec![(*store_fd, *mmap_size)],
+        Reply::ObjectReady {
             object,
             store_fd,
             mmap_size,

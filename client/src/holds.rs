@@ -57,6 +57,18 @@ impl HoldTable {
 
     /// One holder of `id` went away.
     pub(crate) fn release(&mut self, id: ObjectId) -> ReleaseDecision {
+        self.release_unless_pushed(id, false)
+    }
+
+    /// As [`release`](Self::release), where `push_may_come` tells whether
+    /// the store may still push `id` to us with the hold it already has (an
+    /// Await in flight, `async_client/awaits.rs`): then the Release is
+    /// deferred too, until [`settle`](Self::settle).
+    pub(crate) fn release_unless_pushed(
+        &mut self,
+        id: ObjectId,
+        push_may_come: bool,
+    ) -> ReleaseDecision {
         let Some(count) = self.counts.get_mut(&id) else {
             // Not held (cannot happen when holders are counted correctly);
             // sending a Release for an object we do not hold would make the
@@ -68,7 +80,7 @@ impl HoldTable {
             return ReleaseDecision::Keep;
         }
         self.counts.remove(&id);
-        if self.in_flight.contains_key(&id) {
+        if push_may_come || self.in_flight.contains_key(&id) {
             self.deferred.insert(id);
             ReleaseDecision::Deferred
         } else {
@@ -102,6 +114,17 @@ impl HoldTable {
         distinct_ids: &[ObjectId],
         found: &[ObjectId],
     ) -> Vec<ObjectId> {
+        self.finish_get_unless_pushed(distinct_ids, found, |_| false)
+    }
+
+    /// As [`finish_get`](Self::finish_get), keeping deferred the ids for
+    /// which `push_may_come`.
+    pub(crate) fn finish_get_unless_pushed(
+        &mut self,
+        distinct_ids: &[ObjectId],
+        found: &[ObjectId],
+        push_may_come: impl Fn(&ObjectId) -> bool,
+    ) -> Vec<ObjectId> {
         for id in found {
             self.acquire(*id);
         }
@@ -118,7 +141,7 @@ impl HoldTable {
                 }
                 None => false,
             };
-            if !still_in_flight && self.deferred.remove(id) && !self.counts.contains_key(id) {
+            if !still_in_flight && !push_may_come(id) && self.settle(*id) {
                 to_release.push(*id);
             }
         }
@@ -128,6 +151,17 @@ impl HoldTable {
             self.in_flight = HashMap::new();
         }
         to_release
+    }
+
+    /// Nothing that could reuse the store's hold of `id` is in flight any
+    /// more (a push arrived or will never come, or a get ended): true if a
+    /// Release deferred meanwhile must be sent now. A push that arrived
+    /// counted its holder first, so its hold carries on instead.
+    pub(crate) fn settle(&mut self, id: ObjectId) -> bool {
+        if self.in_flight.contains_key(&id) {
+            return false;
+        }
+        self.deferred.remove(&id) && !self.counts.contains_key(&id)
     }
 
     /// Number of live holders of `id`.
@@ -219,6 +253,32 @@ mod tests {
         // First get finished without the object; a second is still in flight.
         assert_eq!(t.finish_get(&[id(1)], &[]), Vec::<ObjectId>::new());
         assert_eq!(t.finish_get(&[id(1)], &[]), vec![id(1)]);
+    }
+
+    #[test]
+    fn a_release_while_a_push_may_come_waits_for_the_push_or_its_cancel() {
+        let mut t = HoldTable::default();
+        t.acquire(id(1));
+        assert_eq!(
+            t.release_unless_pushed(id(1), true),
+            ReleaseDecision::Deferred
+        );
+        // The push came with the same store hold: it carries on.
+        t.acquire(id(1));
+        assert!(!t.settle(id(1)));
+        assert_eq!(t.release(id(1)), ReleaseDecision::Send);
+        // Or the registration was cancelled: the Release goes out then.
+        t.acquire(id(2));
+        t.release_unless_pushed(id(2), true);
+        assert!(t.settle(id(2)));
+        // A get that ends meanwhile does not send it early.
+        t.acquire(id(3));
+        t.begin_get(&[id(3)]);
+        t.release_unless_pushed(id(3), true);
+        assert!(t
+            .finish_get_unless_pushed(&[id(3)], &[], |_| true)
+            .is_empty());
+        assert!(t.settle(id(3)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, Reply};
 use crate::client::DeleteOutcome;
 use crate::connection::{object_extent, unexpected, Answer};
 use crate::error::{ContainsError, CreateError, DeleteError, EvictError, ListError, ProtocolError};
-use crate::mapping::ViewMut;
+use crate::mapping::{View, ViewMut};
 
 /// The store's verdict on a CreateRequest: `Ok` when it created the object
 /// (which the caller must then check with [`created_view`]).
@@ -26,6 +26,22 @@ pub(crate) fn create_verdict(reply: &Reply) -> Result<(), CreateError> {
 /// The writable view of an object the store says it created, after checking
 /// that the reply describes what was asked for. On `Err` the caller aborts
 /// the object (the store did create it).
+/// The view of an object the store pushed (our ObjectReady), and its data
+/// length.
+pub(crate) fn pushed_view(answer: &Answer) -> Result<(ObjectId, View, usize), ProtocolError> {
+    let Reply::ObjectReady { id, object, .. } = &answer.reply else {
+        return Err(ProtocolError::Mismatch("not an ObjectReady"));
+    };
+    if Some(object.metadata_offset) != object.data_offset.checked_add(object.data_size) {
+        return Err(ProtocolError::Mismatch(
+            "pushed object's metadata does not follow its data",
+        ));
+    }
+    let (extent, data_len) = object_extent(object)?;
+    let view = answer.segment(object.segment_index)?.view(extent)?;
+    Ok((*id, view, data_len))
+}
+
 pub(crate) fn created_view(
     id: ObjectId,
     data_size: u64,

@@ -16,4 +16,5 @@ pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
     Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,
+    EXTENSIONS_MARKER,
 };

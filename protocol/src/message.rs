@@ -13,6 +13,12 @@ pub const DIGEST_LEN: usize = 8;
 /// and echoes it.
 pub type Digest = [u8; DIGEST_LEN];
 
+/// The line a store that serves [`MessageType::EXTENSIONS`] ends its
+/// GetDebugString text with. A client asks for the text (which every Plasma
+/// 11 store answers) before it sends any of our types, which would make the
+/// real store abort.
+pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await";
+
 /// Message type numbers carried in the frame header (protocol.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i64)]
@@ -54,6 +60,14 @@ pub enum MessageType {
     CreateAndSealBatchReply = 33,
     RefreshLruRequest = 34,
     RefreshLruReply = 35,
+    /// Ours (not in Plasma 11): register ids to be pushed when sealed.
+    AwaitRequest = 64,
+    /// Ours: a pushed sealed object, held for the receiver.
+    ObjectReady = 65,
+    /// Ours: cancel registrations made by AwaitRequest.
+    UnawaitRequest = 66,
+    /// Ours: the registrations UnawaitRequest removed.
+    UnawaitReply = 67,
 }
 
 impl MessageType {
@@ -97,11 +111,25 @@ impl MessageType {
         Self::RefreshLruReply,
     ];
 
+    /// This project's additions to Plasma 11's protocol (docs/design.md,
+    /// "Our protocol additions"): new types only, numbered from 64 so they
+    /// can never collide with Plasma's.
+    pub const EXTENSIONS: [MessageType; 4] = [
+        Self::AwaitRequest,
+        Self::ObjectReady,
+        Self::UnawaitRequest,
+        Self::UnawaitReply,
+    ];
+
     /// The type with this wire number, if there is one.
     pub fn from_i64(n: i64) -> Option<Self> {
-        usize::try_from(n)
+        if let Some(t) = usize::try_from(n)
             .ok()
             .and_then(|i| Self::ALL.get(i).copied())
+        {
+            return Some(t);
+        }
+        Self::EXTENSIONS.iter().copied().find(|t| t.as_i64() == n)
     }
 
     /// The wire number.
@@ -264,6 +292,16 @@ pub enum Request<'a> {
     RefreshLru {
         ids: Vec<ObjectId>,
     },
+    /// Ours: push each of `ids` as [`Reply::ObjectReady`] (with a hold for
+    /// this client) once it is sealed, at once if it is sealed now. No reply.
+    Await {
+        ids: Vec<ObjectId>,
+    },
+    /// Ours: forget this client's registrations of `ids`; answered with
+    /// [`Reply::Unawait`].
+    Unawait {
+        ids: Vec<ObjectId>,
+    },
 }
 
 impl Request<'_> {
@@ -287,6 +325,8 @@ impl Request<'_> {
             Request::SetOptions { .. } => MessageType::SetOptionsRequest,
             Request::DebugString => MessageType::GetDebugStringRequest,
             Request::RefreshLru { .. } => MessageType::RefreshLruRequest,
+            Request::Await { .. } => MessageType::AwaitRequest,
+            Request::Unawait { .. } => MessageType::UnawaitRequest,
         }
     }
 
@@ -294,7 +334,10 @@ impl Request<'_> {
     pub fn expects_reply(&self) -> bool {
         !matches!(
             self,
-            Request::Release { .. } | Request::Subscribe | Request::Disconnect
+            Request::Release { .. }
+                | Request::Subscribe
+                | Request::Disconnect
+                | Request::Await { .. }
         )
     }
 }
@@ -357,6 +400,22 @@ pub enum Reply {
         text: String,
     },
     RefreshLru,
+    /// Ours, unsolicited: an object this client awaited is sealed; the
+    /// store holds it for the client (release it as after a Get). Fields as
+    /// in a successful CreateReply, whose table layout it uses; the segment
+    /// fd follows if the segment is new to the connection.
+    ObjectReady {
+        id: ObjectId,
+        object: ObjectSpec,
+        store_fd: i32,
+        mmap_size: i64,
+    },
+    /// Ours: the ids whose registration UnawaitRequest removed; for the
+    /// others of its request an ObjectReady was (or no registration was)
+    /// sent before this reply.
+    Unawait {
+        removed: Vec<ObjectId>,
+    },
 }
 
 impl Reply {
@@ -377,6 +436,8 @@ impl Reply {
             Reply::SetOptions { .. } => MessageType::SetOptionsReply,
             Reply::DebugString { .. } => MessageType::GetDebugStringReply,
             Reply::RefreshLru => MessageType::RefreshLruReply,
+            Reply::ObjectReady { .. } => MessageType::ObjectReady,
+            Reply::Unawait { .. } => MessageType::UnawaitReply,
         }
     }
 }
@@ -393,6 +454,12 @@ mod tests {
         }
         assert_eq!(MessageType::from_i64(36), None);
         assert_eq!(MessageType::from_i64(-1), None);
+        for t in MessageType::EXTENSIONS {
+            assert!(t.as_i64() >= 64);
+            assert_eq!(MessageType::from_i64(t.as_i64()), Some(t));
+        }
+        assert_eq!(MessageType::from_i64(63), None);
+        assert_eq!(MessageType::from_i64(68), None);
     }
 
     #[test]

@@ -77,7 +77,7 @@ struct Parts {
     name: String,
 }
 
-const REQUEST_VARIANTS: u8 = 17;
+const REQUEST_VARIANTS: u8 = 19;
 
 fn parts() -> impl Strategy<Value = Parts> {
     (
@@ -160,7 +160,9 @@ fn request(p: &Parts) -> Request<'_> {
             output_memory_quota: p.n64,
         },
         15 => Request::DebugString,
-        _ => Request::RefreshLru { ids: p.ids.clone() },
+        16 => Request::RefreshLru { ids: p.ids.clone() },
+        17 => Request::Await { ids: p.ids.clone() },
+        _ => Request::Unawait { ids: p.ids.clone() },
     }
 }
 
@@ -204,6 +206,15 @@ fn reply() -> impl Strategy<Value = Reply> {
         error().prop_map(|error| Reply::SetOptions { error }),
         ".{0,200}".prop_map(|text| Reply::DebugString { text }),
         Just(Reply::RefreshLru),
+        (id(), spec(), any::<i32>(), any::<i64>()).prop_map(|(id, object, store_fd, mmap_size)| {
+            Reply::ObjectReady {
+                id,
+                object,
+                store_fd,
+                mmap_size,
+            }
+        }),
+        vec(id(), 0..5).prop_map(|removed| Reply::Unawait { removed }),
     ]
 }
 

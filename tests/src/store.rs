@@ -38,6 +38,7 @@ pub struct TestStoreBuilder {
     args: Vec<OsString>,
     socket: Option<PathBuf>,
     umask: Option<u32>,
+    program: Option<PathBuf>,
 }
 
 impl TestStore {
@@ -54,6 +55,7 @@ impl TestStore {
             args: Vec::new(),
             socket: None,
             umask: None,
+            program: None,
         }
     }
 
@@ -201,6 +203,14 @@ impl TestStoreBuilder {
         self
     }
 
+    /// Run Arrow Plasma 11's own `plasma-store-server` (from the pyarrow 11
+    /// venv) instead of ours, with the same flags: for tests of our clients
+    /// against the store they must stay compatible with.
+    pub fn plasma11(mut self) -> Self {
+        self.program = Some(crate::pyenv::pyarrow_dir().join("plasma-store-server"));
+        self
+    }
+
     /// Start the daemon under this umask (through `sh -c 'umask …; exec …'`).
     pub fn umask(mut self, mask: u32) -> Self {
         self.umask = Some(mask);
@@ -274,7 +284,8 @@ impl TestStoreBuilder {
         }
         args.extend(self.args);
 
-        let program = bin_path("e2e-store");
+        let program = self.program.unwrap_or_else(|| bin_path("e2e-store"));
+        let program_name = program.clone();
         let mut command = match self.umask {
             None => Command::new(program),
             Some(mask) => {
@@ -291,7 +302,7 @@ impl TestStoreBuilder {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .expect("spawning the e2e-store binary");
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", program_name.display()));
         TestStore {
             child,
             dir,

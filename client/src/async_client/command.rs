@@ -62,6 +62,8 @@ pub(crate) enum Command {
     Shutdown(ReplyTo<()>),
     /// Report the waiting machinery's counters.
     Stats(ReplyTo<AsyncStats>),
+    /// The store serves our Await addition: wait through it from now on.
+    UsePushes,
 }
 
 /// A request written to the store whose reply has not been read yet.
@@ -98,6 +100,8 @@ pub(crate) enum Expect {
     Abort {
         id: ObjectId,
     },
+    /// Our UnawaitRequest (its reply names the registrations it removed).
+    Unawait,
 }
 
 impl Expect {
@@ -109,6 +113,7 @@ impl Expect {
             Expect::Seal { .. } => MessageType::SealReply,
             Expect::Get { .. } | Expect::Fetch { .. } => MessageType::GetReply,
             Expect::Abort { .. } => MessageType::AbortReply,
+            Expect::Unawait => MessageType::UnawaitReply,
         }
     }
 
@@ -127,7 +132,7 @@ impl Expect {
             Expect::Get { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            Expect::Fetch { .. } | Expect::Abort { .. } => {}
+            Expect::Fetch { .. } | Expect::Abort { .. } | Expect::Unawait => {}
         }
     }
 }

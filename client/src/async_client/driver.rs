@@ -26,6 +26,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender}
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::awaits::{AwaitTable, Unawaited};
 use super::builder::AsyncObjectBuilder;
 use super::command::{Command, Expect, ReplyTo};
 use super::router::{deliver, Router};
@@ -109,6 +110,10 @@ pub(crate) struct Driver {
     /// was in flight.
     released_at: HashMap<ObjectId, u64>,
     router: Router,
+    /// The store serves our Await: futures wait for pushes, not for
+    /// notifications (the channel stays off).
+    pushes: bool,
+    awaits: AwaitTable,
     channel: ChannelState,
     /// Ids to fetch in this round's router Get (deduplicated when sent).
     fetch: Vec<ObjectId>,
@@ -145,6 +150,8 @@ impl Driver {
             fetching: HashMap::new(),
             released_at: HashMap::new(),
             router: Router::default(),
+            pushes: false,
+            awaits: AwaitTable::default(),
             channel: ChannelState::Off,
             fetch: Vec::new(),
             woke: false,
@@ -226,6 +233,7 @@ impl Driver {
         progressed |= self.read_replies()?;
         progressed |= self.read_notifications();
         self.send_fetches();
+        self.send_awaits();
         self.flush()?;
         Ok(progressed)
     }
@@ -306,7 +314,9 @@ impl Driver {
                 }
             }
             Command::Release(id) => {
-                if self.holds.release(id) == ReleaseDecision::Send {
+                // Deferred while the store may push the id with this hold.
+                let push_may_come = self.awaits.push_may_come(&id);
+                if self.holds.release_unless_pushed(id, push_may_come) == ReleaseDecision::Send {
                     self.send_release(id);
                 }
             }
@@ -317,6 +327,11 @@ impl Driver {
                 // seal handled after that check is notified to us and finds
                 // the waiter; one handled before it is in the check's reply.
                 if self.router.register(id, waiter) {
+                    if self.pushes {
+                        // Checking and registering is one step in the store.
+                        self.awaits.want(id);
+                        return;
+                    }
                     match self.channel {
                         ChannelState::Live { .. } => self.want_fetch(id),
                         ChannelState::Off => self.start_channel(),
@@ -325,7 +340,15 @@ impl Driver {
                     }
                 }
             }
-            Command::Cancel(id) => self.router.cancel(id),
+            Command::Cancel(id) => {
+                self.router.cancel(id);
+                if self.pushes && !self.router.wants(&id) {
+                    self.awaits.unwant(id);
+                }
+            }
+            Command::Init(reply) if self.pushes => {
+                let _ = reply.send(Ok(()));
+            }
             Command::Init(reply) => match &mut self.channel {
                 ChannelState::Live { .. } => {
                     let _ = reply.send(Ok(()));
@@ -345,6 +368,65 @@ impl Driver {
             Command::Stats(reply) => {
                 self.stats.waiting_objects = self.router.len();
                 let _ = reply.send(self.stats);
+            }
+            Command::UsePushes => self.pushes = true,
+        }
+    }
+
+    /// This round's Await and Unawait batches (in that order: an id
+    /// awaited and cancelled within one round is registered, then removed).
+    fn send_awaits(&mut self) {
+        let (awaits, cancels) = self.awaits.take_batches();
+        for chunk in awaits.chunks(MAX_IDS_PER_GET) {
+            self.stats.awaited_ids += chunk.len() as u64;
+            self.encode(&Request::Await {
+                ids: chunk.to_vec(),
+            });
+        }
+        for chunk in cancels.chunks(MAX_IDS_PER_GET) {
+            self.encode(&Request::Unawait {
+                ids: chunk.to_vec(),
+            });
+            self.expects.push_back(Expect::Unawait);
+        }
+    }
+
+    /// The store pushed an awaited object with a hold for us: it resolves
+    /// the futures waiting for it.
+    fn on_pushed(&mut self, answer: &Answer) -> Result<(), CallError> {
+        let (id, view, data_len) = replies::pushed_view(answer)?;
+        if !self.awaits.pushed(id) {
+            return Err(ProtocolError::Mismatch("pushed an object we did not await").into());
+        }
+        self.stats.pushed += 1;
+        // The push's hold is one new holder: a Release deferred meanwhile
+        // is not sent (settle), the hold carries on.
+        self.holds.acquire(id);
+        self.holds.settle(id);
+        let waiters = self.router.take(&id);
+        match self.hook() {
+            Some(hook) if !waiters.is_empty() => {
+                // Handed over whole: the driver keeps no clone (`on_got`).
+                deliver(waiters, ObjectBuffer::new(id, view, data_len, hook));
+            }
+            _ => {
+                if self.holds.release(id) == ReleaseDecision::Send {
+                    self.send_release(id);
+                }
+            }
+        }
+        self.woke = true;
+        Ok(())
+    }
+
+    /// An Unawait reply: registrations it removed are over, or awaited
+    /// again if a future wants them since.
+    fn on_unawaited(&mut self, removed: &[ObjectId]) {
+        for outcome in self.awaits.unawaited(removed) {
+            if let Unawaited::Finished(id) = outcome {
+                if self.holds.settle(id) {
+                    self.send_release(id);
+                }
             }
         }
     }
@@ -446,6 +528,7 @@ impl Driver {
     /// notification channel.
     fn stop_channel(&mut self, err: &AsFutureError) {
         self.router.fail_all(err);
+        self.awaits.unwant_all();
         self.fetch = Vec::new();
         if let ChannelState::Starting { task, waiters, .. } =
             std::mem::replace(&mut self.channel, ChannelState::Off)
@@ -592,6 +675,10 @@ impl Driver {
     }
 
     fn on_answer(&mut self, answer: Answer) -> Result<(), CallError> {
+        if matches!(answer.reply, Reply::ObjectReady { .. }) {
+            // Unsolicited: not the answer to any request.
+            return self.on_pushed(&answer);
+        }
         let expect = self
             .expects
             .pop_front()
@@ -655,6 +742,12 @@ impl Driver {
                     return Err(ProtocolError::WrongObject { expected: id, got }.into());
                 }
                 self.holds.forget(id);
+            }
+            Expect::Unawait => {
+                let Reply::Unawait { removed } = answer.reply else {
+                    return Err(ProtocolError::Mismatch("not an unawait reply").into());
+                };
+                self.on_unawaited(&removed);
             }
         }
         Ok(())
@@ -724,7 +817,11 @@ impl Driver {
         // request instead of preceding it.
         drop(made);
         // Each found id got exactly one new holder (its buffer above).
-        for id in self.holds.finish_get(distinct, &found) {
+        let awaits = &self.awaits;
+        let deferred = self
+            .holds
+            .finish_get_unless_pushed(distinct, &found, |id| awaits.push_may_come(id));
+        for id in deferred {
             self.send_release(id);
         }
         let _ = reply.send(Ok(out));

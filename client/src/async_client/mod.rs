@@ -14,18 +14,30 @@
 //!   Releases (a buffer's last clone dropped) are commands too, so every
 //!   release is ordered with the requests around it. Nothing ever waits on
 //!   this connection: every Get it sends has timeout 0;
-//! * **one notification channel** (`subscribe.rs`), set up on first need on
-//!   a connection of its own, and the **router** (`router.rs`): object id →
-//!   waiting futures. A future registers its waiter *before* the driver asks
-//!   the store whether the object is sealed already, so a seal can never
-//!   fall between the check and the subscription. On a seal notification
-//!   for an awaited id, one timeout-0 Get fetches the object and every
-//!   waiter gets a clone of the buffer. Checks and fetches of one round go
-//!   out as one batched Get.
+//! * the **router** (`router.rs`): object id → waiting futures, and one of
+//!   two ways to learn that an awaited object is sealed, chosen at connect:
+//!   * **pushes**, when the store offers our Await addition (plasma-store
+//!     does, docs/design.md "Our protocol additions"; the client asks for
+//!     the store's debug text to find out): the first waiter of an id puts
+//!     it in the round's Await message, the store checks and registers in
+//!     one step and pushes the object, with a hold, on the same connection
+//!     the moment it is sealed (at once if it is sealed already). The
+//!     connection is this client's one notification channel: no second
+//!     socket, no Get round trip per object (`awaits.rs` keeps the
+//!     registrations and when a Release must wait for a push);
+//!   * **notifications** otherwise (Arrow Plasma 11): one notification
+//!     channel (`subscribe.rs`), set up on first need on a connection of its
+//!     own. A future registers its waiter *before* the driver asks the store
+//!     whether the object is sealed already, so a seal can never fall
+//!     between the check and the subscription. On a seal notification for
+//!     an awaited id, one timeout-0 Get fetches the object and every waiter
+//!     gets a clone of the buffer. Checks and fetches of one round go out as
+//!     one batched Get.
 //!
 //! All waiting (`as_future`, `as_futures`, `wait`, `get_timeout`, `get`)
-//! goes through the router; a pending future costs about 160 bytes and no
-//! store resources.
+//! goes through the router; a pending future costs about 180 bytes of this
+//! process's heap (measured with 100,000, `examples/as_future_latency.rs`),
+//! plus, with pushes, one registration in the store.
 //!
 //! # Cancel safety
 //!
@@ -52,6 +64,7 @@
 //! [`connect`](AsyncClient::connect); on a current-thread runtime, futures
 //! are resolved on the thread that reads the notification.
 
+mod awaits;
 mod builder;
 mod command;
 mod driver;
@@ -68,7 +81,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plasma_protocol::{Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request};
+use plasma_protocol::{
+    Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request, EXTENSIONS_MARKER,
+};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
@@ -115,6 +130,14 @@ pub struct AsyncClientOptions {
     /// between polls, so other tasks on its thread still run. Default zero
     /// (never spin): right for shared machines.
     pub spin: Duration,
+    /// Use this store's own protocol addition when the store offers it
+    /// (plasma-store does; Arrow Plasma 11 does not, and is then waited on
+    /// through its notifications): futures are registered with one Await
+    /// message and the store pushes each object, with a hold, the moment it
+    /// is sealed, which saves the notification channel and a Get round trip
+    /// per object. Connecting asks for the store's debug text once to find
+    /// out. Default true; false waits through notifications everywhere.
+    pub store_extensions: bool,
 }
 
 impl Default for AsyncClientOptions {
@@ -124,6 +147,7 @@ impl Default for AsyncClientOptions {
             retry_delay: Duration::from_millis(100),
             digest: true,
             spin: Duration::ZERO,
+            store_extensions: true,
         }
     }
 }
@@ -147,6 +171,11 @@ pub struct AsyncStats {
     pub router_gets: u64,
     /// Object ids those Gets named, in total.
     pub router_ids: u64,
+    /// Ids registered with the store's Await (our addition; used instead
+    /// of notifications and Gets when the store offers it).
+    pub awaited_ids: u64,
+    /// Objects the store pushed for those registrations.
+    pub pushed: u64,
 }
 
 /// A tokio client of a plasma store (ours or Arrow Plasma 11's).
@@ -245,6 +274,21 @@ impl AsyncClient {
         };
         let capacity = u64::try_from(memory_capacity)
             .map_err(|_| ConnectError::Protocol(ProtocolError::OutOfRange("memory capacity")))?;
+        if options.store_extensions {
+            // Every Plasma 11 store answers this; only ours ends the text
+            // with the marker. Our types are never sent to one that does not.
+            let reply = call(
+                &commands,
+                &Request::DebugString,
+                MessageType::GetDebugStringReply,
+            )
+            .await?;
+            let offers = matches!(&reply, Reply::DebugString { text }
+                if text.lines().any(|l| l == EXTENSIONS_MARKER));
+            if offers {
+                let _ = commands.send(Command::UsePushes);
+            }
+        }
         Ok(AsyncClient {
             inner: Arc::new(Shared {
                 commands,
@@ -267,7 +311,9 @@ impl AsyncClient {
     /// Sets up the notification channel now rather than on the first
     /// [`as_future`](Self::as_future) (or other wait) that needs it.
     /// Resolves once the store is known to notify this client of every
-    /// later seal. Harmless when already set up.
+    /// later seal. Harmless when already set up; with a store that pushes
+    /// awaited objects (see the module doc) there is nothing to set up and
+    /// it resolves at once.
     ///
     /// **Cancel safety:** the setup goes on if the future is dropped.
     ///

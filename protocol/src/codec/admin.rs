@@ -127,12 +127,17 @@ pub(crate) fn encode_debug_string_reply(fbb: &mut Fbb, text: &str) -> Root {
 }
 
 pub(crate) fn decode_refresh_request(payload: &[u8]) -> Result<Request<'_>, DecodeError> {
-    let t = verify_root::<RefreshRequestTable>(payload)?;
-    Ok(Request::RefreshLru {
-        ids: t.vector_or_empty(0)?.ids()?,
-    })
+    decode_id_list(payload).map(|ids| Request::RefreshLru { ids })
 }
 
+/// A table whose only field is slot 0, a vector of ids (RefreshLRURequest,
+/// and our Await/Unawait messages).
+pub(crate) fn decode_id_list(payload: &[u8]) -> Result<Vec<ObjectId>, DecodeError> {
+    let t = verify_root::<RefreshRequestTable>(payload)?;
+    t.vector_or_empty(0)?.ids()
+}
+
+/// Encodes a table of one id vector in slot 0 (see [`decode_id_list`]).
 pub(crate) fn encode_refresh_request(
     fbb: &mut Fbb,
     scratch: &mut Vec<u32>,

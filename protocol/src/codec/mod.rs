@@ -104,6 +104,9 @@ pub fn decode_request(msg_type: i64, payload: &[u8]) -> Result<Request<'_>, Deco
         M::SetOptionsRequest => admin::decode_set_options_request(payload),
         M::GetDebugStringRequest => admin::decode_empty(payload, Request::DebugString),
         M::RefreshLruRequest => admin::decode_refresh_request(payload),
+        M::AwaitRequest => admin::decode_id_list(payload).map(|ids| Request::Await { ids }),
+        M::UnawaitRequest => admin::decode_id_list(payload).map(|ids| Request::Unawait { ids }),
+        M::ObjectReady | M::UnawaitReply => Err(DecodeError::NotARequest(t)),
         M::CreateReply
         | M::CreateAndSealReply
         | M::AbortReply
@@ -151,6 +154,9 @@ pub fn decode_reply(msg_type: i64, payload: &[u8]) -> Result<Reply, DecodeError>
         }
         M::GetDebugStringReply => admin::decode_debug_string_reply(payload),
         M::RefreshLruReply => admin::decode_empty(payload, Reply::RefreshLru),
+        M::ObjectReady => object::decode_object_ready(payload),
+        M::UnawaitReply => admin::decode_id_list(payload).map(|removed| Reply::Unawait { removed }),
+        M::AwaitRequest | M::UnawaitRequest => Err(DecodeError::NotAReply(t)),
         M::DisconnectClient
         | M::CreateRequest
         | M::CreateAndSealRequest
@@ -201,9 +207,11 @@ fn request_size_hint(req: &Request<'_>) -> usize {
             .fold(ids.len().saturating_mul(4 * ID_HINT), |n, b| {
                 n.saturating_add(b.len())
             }),
-        Request::Get { ids, .. } | Request::Delete { ids } | Request::RefreshLru { ids } => {
-            ids.len().saturating_mul(ID_HINT)
-        }
+        Request::Get { ids, .. }
+        | Request::Delete { ids }
+        | Request::RefreshLru { ids }
+        | Request::Await { ids }
+        | Request::Unawait { ids } => ids.len().saturating_mul(ID_HINT),
         _ => 0,
     }
 }
@@ -215,6 +223,7 @@ fn reply_size_hint(reply: &Reply) -> usize {
         Reply::Delete { ids, .. } => ids.len().saturating_mul(ID_HINT + 4),
         Reply::List { objects } => objects.len().saturating_mul(INFO_HINT),
         Reply::DebugString { text } => text.len(),
+        Reply::Unawait { removed } => removed.len().saturating_mul(ID_HINT),
         _ => 0,
     }
 }
@@ -318,7 +327,9 @@ impl Encoder {
                 client_name,
                 output_memory_quota,
             } => admin::encode_set_options_request(fbb, client_name, *output_memory_quota),
-            Request::RefreshLru { ids } => admin::encode_refresh_request(fbb, scratch, ids),
+            Request::RefreshLru { ids } | Request::Await { ids } | Request::Unawait { ids } => {
+                admin::encode_refresh_request(fbb, scratch, ids)
+            }
         };
         self.finish_frame(req.message_type().as_i64(), root, out);
     }
@@ -358,6 +369,20 @@ impl Encoder {
             Reply::Evict { num_bytes } => admin::encode_u64_slot0(fbb, *num_bytes),
             Reply::DebugString { text } => admin::encode_debug_string_reply(fbb, text),
             Reply::RefreshLru => wire::empty_table(fbb),
+            Reply::ObjectReady {
+                id,
+                object,
+                store_fd,
+                mmap_size,
+            } => object::encode_create_reply(
+                fbb,
+                id,
+                object,
+                crate::ErrorCode::Ok,
+                *store_fd,
+                *mmap_size,
+            ),
+            Reply::Unawait { removed } => admin::encode_refresh_request(fbb, scratch, removed),
         };
         self.finish_frame(reply.message_type().as_i64(), root, out);
     }

@@ -126,6 +126,22 @@ pub(crate) fn decode_create_reply(payload: &[u8]) -> Result<Reply, DecodeError> 
     })
 }
 
+/// Our ObjectReady: the CreateReply table layout, whose error must be OK.
+pub(crate) fn decode_object_ready(payload: &[u8]) -> Result<Reply, DecodeError> {
+    let t = verify_root::<CreateReplyTable>(payload)?;
+    if t.error(2)? != ErrorCode::Ok {
+        return Err(DecodeError::BadErrorCode(t.error(2)?.as_i32()));
+    }
+    Ok(Reply::ObjectReady {
+        id: t.id(0, "object_id")?,
+        object: t
+            .spec(1)?
+            .ok_or(DecodeError::MissingField("plasma_object"))?,
+        store_fd: t.i32(3)?,
+        mmap_size: t.i64(4)?,
+    })
+}
+
 pub(crate) fn encode_create_reply(
     fbb: &mut Fbb,
     id: &ObjectId,

@@ -132,6 +132,7 @@ impl Store {
                         let info = self.table.get(slot).seal_info();
                         self.notify(vec![info], out);
                         self.wake_waiters(slot, out);
+                        self.push_awaited(slot, out);
                         // The creator may have released it before sealing.
                         self.on_unreferenced(slot, out);
                         ErrorCode::Ok
@@ -178,7 +179,11 @@ impl Store {
                     let info = self.table.get(slot).seal_info();
                     self.notify(vec![info], out);
                     self.wake_waiters(slot, out);
+                    let creator_awaits = self.push_awaited_but(slot, Some(client), out);
                     self.unhold(client, slot, out);
+                    if creator_awaits {
+                        self.push_ready(client, slot, out);
+                    }
                     ErrorCode::Ok
                 }
                 Err(e) => e,
@@ -219,11 +224,18 @@ impl Store {
             infos.push(self.table.get(slot).seal_info());
         }
         self.notify(infos, out);
+        let mut creator_awaits = Vec::new();
         for &slot in &slots {
             self.wake_waiters(slot, out);
+            if self.push_awaited_but(slot, Some(client), out) {
+                creator_awaits.push(slot);
+            }
         }
         for &slot in &slots {
             self.unhold(client, slot, out);
+        }
+        for slot in creator_awaits {
+            self.push_ready(client, slot, out);
         }
         out.reply(
             client,

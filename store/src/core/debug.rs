@@ -104,6 +104,10 @@ impl Store {
             }
             .write_to(&mut text);
         }
+        // Our own last line: clients look for it before using our
+        // additions (free-format text; nothing in Plasma parses it).
+        text.push('\n');
+        text.push_str(plasma_protocol::EXTENSIONS_MARKER);
         text
     }
 }

@@ -11,6 +11,10 @@ use super::Store;
 impl Store {
     /// Panics if any invariant is broken.
     pub(super) fn check_invariants(&self) {
+        assert!(
+            self.awaits.is_consistent(),
+            "await registrations out of sync"
+        );
         let mut resident_bytes = 0u64;
         let mut extents: Vec<Extent> = Vec::new();
         let mut holders: HashMap<u32, u32> = HashMap::new();

@@ -28,6 +28,7 @@
 
 mod admin;
 mod allocator;
+mod awaits;
 mod client;
 mod clock;
 mod create;
@@ -54,9 +55,11 @@ use std::time::Instant;
 use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
 
 pub use allocator::{Allocator, Extent, ALIGN};
+pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
 pub use memory::{ArenaMemory, VecMemory};
 
+use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
 use table::{ListTag, ObjectTable};
@@ -163,6 +166,9 @@ pub enum Violation {
     /// A request kind this store does not serve.
     #[error("unsupported request {0:?}")]
     Unsupported(plasma_protocol::MessageType),
+    /// More Await registrations than one client may hold.
+    #[error("more than {0} objects awaited by one client")]
+    TooManyAwaited(usize),
 }
 
 /// The object store: table, allocator, LRU, clients, pending gets.
@@ -186,6 +192,8 @@ pub struct Store {
     deadlines: BTreeSet<(Instant, ClientId)>,
     /// Bytes of evicted objects by slot (§10.15).
     external: HashMap<u32, Box<[u8]>>,
+    /// Await registrations (our addition).
+    awaits: Awaits,
 }
 
 impl Store {
@@ -208,6 +216,7 @@ impl Store {
             waiters: HashMap::new(),
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
+            awaits: Awaits::default(),
         }
     }
 
@@ -305,6 +314,8 @@ impl Store {
                 out.reply(client, Reply::DebugString { text });
             }
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
+            Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
+            Request::Unawait { ids } => self.unawait(client, ids, out),
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())
@@ -315,7 +326,13 @@ impl Store {
     /// holds (which may complete pending deletes, emitting notifications to
     /// the remaining subscribers), returns its quota.
     pub fn disconnect(&mut self, client: ClientId, out: &mut Outcome) {
+        self.drop_awaits(client);
         self.disconnect_client(client, out);
+    }
+
+    /// Number of ids `client` awaits (our Await addition).
+    pub fn awaited_by(&self, client: ClientId) -> usize {
+        self.awaits.count(client)
     }
 
     /// Whether `client` has a Get waiting for objects.

@@ -1,6 +1,7 @@
 //! Scenario tests: request sequences replayed against the core, with the
 //! invariants checked after every step.
 
+mod awaiting;
 mod lifecycle;
 mod pyarrow;
 mod space;
