@@ -4,6 +4,8 @@
 //! `plasma-bench store ARGS` is the daemon under test: it runs
 //! `plasma_store::cli` exactly like the `plasma-store` binary does, so the
 //! store benchmarked is always the one built from the current sources.
+//! `plasma-bench seal-producer SOCKET GAP_US` is the sealing process of the
+//! as_future workloads.
 
 mod anchors;
 mod child;
@@ -33,11 +35,20 @@ use crate::plan::Plan;
 use crate::results::{Meta, Report};
 use crate::workloads::Ctx;
 
+/// Counts heap bytes for W11 (memory per pending future). Its cost is two
+/// relaxed atomic additions per allocation, far below what any workload
+/// here measures.
+#[global_allocator]
+pub static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "store") {
         let args = std::iter::once(OsString::from("plasma-store")).chain(argv[2..].iter().cloned());
         return plasma_store::cli::run_from(args);
+    }
+    if argv.get(1).is_some_and(|a| a == "seal-producer") {
+        return workloads::as_future::producer_main(&argv[2..]);
     }
     let cli = cli::parse();
     match run(&cli) {

@@ -54,6 +54,10 @@ pub struct Plan {
     pub pingpong_iters: u64,
     /// Copies per memcpy anchor.
     pub memcpy_iters: u64,
+    /// Seals per as_future latency repetition (W10).
+    pub await_count: usize,
+    /// Futures pending at once for the memory figure (W11).
+    pub await_pending: usize,
 }
 
 impl Plan {
@@ -82,6 +86,8 @@ impl Plan {
             sweep_bytes: 2 * GIB,
             pingpong_iters: 20_000,
             memcpy_iters: 4,
+            await_count: 3000,
+            await_pending: 100_000,
         }
     }
 
@@ -111,6 +117,8 @@ impl Plan {
             sweep_bytes: 32 * MIB,
             pingpong_iters: 2_000,
             memcpy_iters: 2,
+            await_count: 200,
+            await_pending: 10_000,
         }
     }
 

@@ -74,6 +74,8 @@ pub enum ClientKind {
     /// Our Rust client polling for replies before it sleeps
     /// (`ClientOptions::spin`), against a store started with `--spin-us`.
     RustSpin,
+    /// Our tokio `AsyncClient`, in the harness process.
+    RustAsync,
     /// Plasma's C++ client (libplasma from pyarrow 11).
     Cpp,
     /// pyarrow 11's Python client.

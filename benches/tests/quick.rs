@@ -25,7 +25,9 @@ fn quick_run_writes_the_table_the_json_and_the_plots() {
     assert!(started.elapsed() < Duration::from_secs(300), "{stderr}");
 
     let md = std::fs::read_to_string(out.path().join("results.md")).unwrap();
-    for id in ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"] {
+    for id in [
+        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11",
+    ] {
         assert!(md.contains(&format!("| {id} |")), "{id} missing:\n{md}");
     }
     assert!(md.contains("ping-pong"), "{md}");

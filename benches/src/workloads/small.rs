@@ -10,7 +10,7 @@ use crate::rust_client::{RustOp, RustTune};
 use crate::sample::Sample;
 
 /// The placements of the plan that this machine supports.
-fn placements(ctx: &Ctx) -> Vec<Placement> {
+pub(super) fn placements(ctx: &Ctx) -> Vec<Placement> {
     ctx.plan
         .placements
         .iter()

@@ -1,6 +1,6 @@
 //! [`AsFuture`]: one object id awaited like any other future.
 //!
-//! A future and the driver share one [`Slot`] (an `Arc`, 64 bytes): the
+//! A future and the driver share one [`Slot`] (an `Arc`, 48 bytes): the
 //! driver keeps a [`Waiter`] on it in its router, the future keeps the slot
 //! and polls it. Whoever finishes first decides:
 //!
@@ -30,8 +30,9 @@ pub(crate) type Outcome = Result<ObjectBuffer, AsFutureError>;
 enum State {
     /// Not resolved; the waker of the task that last polled.
     Waiting(Option<Waker>),
-    /// Resolved, not yet taken by the future.
-    Ready(Outcome),
+    /// Resolved, not yet taken by the future. Boxed: a pending future's
+    /// slot stays as small as a waker (what 100,000 pending futures cost).
+    Ready(Box<Outcome>),
     /// The future returned its outcome. Nothing of it stays in the slot, so
     /// the caller's drop of the buffer is the last one.
     Taken,
@@ -60,7 +61,7 @@ impl Slot {
                 return;
             };
             let waker = waker.take();
-            *state = State::Ready(outcome);
+            *state = State::Ready(Box::new(outcome));
             waker
         };
         if let Some(waker) = waker {
@@ -91,7 +92,7 @@ impl Slot {
         let mut state = lock(&self.state);
         match &mut *state {
             State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {
-                State::Ready(outcome) => Poll::Ready(outcome),
+                State::Ready(outcome) => Poll::Ready(*outcome),
                 _ => Poll::Pending,
             },
             State::Waiting(waker) => {
@@ -147,7 +148,7 @@ impl Slot {
     /// The outcome, if resolved and not taken (tests).
     pub(crate) fn outcome(&self) -> Option<Outcome> {
         match &*lock(&self.state) {
-            State::Ready(o) => Some(o.clone()),
+            State::Ready(o) => Some((**o).clone()),
             _ => None,
         }
     }
@@ -269,7 +270,7 @@ mod tests {
         // The memory budget is 200 bytes per pending future, of which the
         // slot allocation and the future itself are the largest parts.
         assert!(
-            std::mem::size_of::<Slot>() <= 48,
+            std::mem::size_of::<Slot>() <= 32,
             "{}",
             std::mem::size_of::<Slot>()
         );

@@ -36,7 +36,7 @@
 //!
 //! All waiting (`as_future`, `as_futures`, `wait`, `get_timeout`, `get`)
 //! goes through the router; a pending future costs about 180 bytes of this
-//! process's heap (measured with 100,000, `examples/as_future_latency.rs`),
+//! process's heap (measured with 100,000 by `plasma-bench --only as-future`),
 //! plus, with pushes, one registration in the store.
 //!
 //! # Cancel safety
