@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts plasma-store on a socket (default /tmp/plasma.sock, 1 GiB), shows a
-# client putting an object and reading it back zero-copy, then stops the
-# daemon it started (by its pid) and checks it exited cleanly.
+# client putting an object and reading it back zero-copy, then four producer
+# processes sealing objects that one tokio client awaits as futures
+# (as_future), then stops the daemon it started (by its pid) and checks it
+# exited cleanly.
 #
 #   scripts/demo.sh [SOCKET]
 set -euo pipefail
@@ -9,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sock="${1:-/tmp/plasma.sock}"
 
 cargo build --release --quiet --bin plasma-store
-cargo build --release --quiet -p plasma-client --example put_get
+cargo build --release --quiet -p plasma-client --example put_get --example as_future
 
 target/release/plasma-store -s "$sock" -m 1G &
 store=$!
@@ -23,6 +25,8 @@ for _ in $(seq 100); do
 done
 
 target/release/examples/put_get "$sock"
+echo
+target/release/examples/as_future "$sock"
 
 kill -TERM "$store"
 wait "$store"
