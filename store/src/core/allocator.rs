@@ -38,6 +38,12 @@ pub fn block_len(size: u64) -> Option<u64> {
     Some(rounded.max(ALIGN))
 }
 
+/// A run of adjacent extents not yet returned to the allocator, built by
+/// [`Allocator::free_merging`]; pass it to [`Allocator::flush`].
+#[derive(Debug, Default)]
+#[must_use = "the run is freed only by Allocator::flush"]
+pub struct PendingFree(Option<Extent>);
+
 /// Best-fit allocator over `[0, region)` with coalescing.
 #[derive(Clone, Debug)]
 pub struct Allocator {
@@ -120,6 +126,47 @@ impl Allocator {
             len += next_len;
         }
         self.insert_free(offset, len);
+    }
+
+    /// Frees many extents, with the same result as one [`Allocator::free`]
+    /// each (free extents are always maximal, so the order does not
+    /// matter). Consecutive extents that touch are merged first, so the
+    /// free maps are touched once per run rather than once per extent.
+    pub fn free_all(&mut self, extents: impl IntoIterator<Item = Extent>) {
+        let mut pending = PendingFree::default();
+        for e in extents {
+            self.free_merging(&mut pending, e);
+        }
+        self.flush(pending);
+    }
+
+    /// Frees `extent` by way of `pending`: while extents arrive adjacent to
+    /// the run it holds (objects evicted in the order they were allocated
+    /// usually are), they only extend it; [`Allocator::flush`] frees the
+    /// last run. Until then the run's bytes are neither free nor allocated.
+    pub fn free_merging(&mut self, pending: &mut PendingFree, extent: Extent) {
+        pending.0 = match pending.0 {
+            Some(r) if r.end() == extent.offset => Some(Extent {
+                offset: r.offset,
+                len: r.len + extent.len,
+            }),
+            Some(r) if extent.end() == r.offset => Some(Extent {
+                offset: extent.offset,
+                len: r.len + extent.len,
+            }),
+            Some(r) => {
+                self.free(r);
+                Some(extent)
+            }
+            None => Some(extent),
+        };
+    }
+
+    /// Frees the run `pending` holds.
+    pub fn flush(&mut self, pending: PendingFree) {
+        if let Some(r) = pending.0 {
+            self.free(r);
+        }
     }
 
     fn insert_free(&mut self, offset: u64, len: u64) {
@@ -221,7 +268,52 @@ mod tests {
         assert_eq!(a.free_extent_count(), 1);
     }
 
+    #[test]
+    fn free_all_merges_runs_in_either_direction() {
+        let mut a = Allocator::new(64 * 10);
+        let v: Vec<_> = (0..10).map(|_| a.alloc(64).unwrap()).collect();
+        a.free_all([v[1], v[2], v[3], v[6], v[5], v[8]]);
+        let free: Vec<_> = a.free_extents().map(|e| (e.offset, e.len)).collect();
+        assert_eq!(free, vec![(64, 192), (320, 128), (512, 64)]);
+        a.free_all(std::iter::empty());
+        a.free_all([v[0], v[4], v[7], v[9]]);
+        assert_eq!(a.free_extent_count(), 1);
+        assert_eq!(a.free_bytes(), 640);
+    }
+
     proptest! {
+        #[test]
+        fn free_all_equals_freeing_one_by_one(
+            sizes in proptest::collection::vec(0u64..300, 1..80),
+            order in proptest::collection::vec(any::<prop::sample::Index>(), 0..80),
+            keep in proptest::collection::vec(any::<bool>(), 80),
+        ) {
+            let mut a = Allocator::new(64 * 400);
+            let mut live: Vec<Extent> = sizes.iter().filter_map(|&s| a.alloc(s)).collect();
+            // Some extents stay allocated; the rest are freed, partly in
+            // allocation order (runs), partly shuffled.
+            let mut doomed: Vec<Extent> = Vec::new();
+            for (i, e) in live.drain(..).enumerate() {
+                if !keep[i] {
+                    doomed.push(e);
+                }
+            }
+            for (i, pick) in order.iter().enumerate() {
+                let n = doomed.len();
+                if n > 0 {
+                    doomed.swap(i % n, pick.index(n));
+                }
+            }
+            let mut one_by_one = a.clone();
+            for &e in &doomed {
+                one_by_one.free(e);
+            }
+            a.free_all(doomed.iter().copied());
+            prop_assert_eq!(a.free_extents().collect::<Vec<_>>(), one_by_one.free_extents().collect::<Vec<_>>());
+            prop_assert_eq!(&a.by_size, &one_by_one.by_size);
+            prop_assert_eq!(a.free_bytes(), one_by_one.free_bytes());
+        }
+
         #[test]
         fn random_alloc_free_never_overlaps(
             region_blocks in 1u64..200,

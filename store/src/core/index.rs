@@ -6,6 +6,11 @@
 //! hash (8 bytes per bucket), with the ids themselves living in the table's
 //! entries. Linear probing, backward-shift deletion, keyed hashing (ids come
 //! from peers, so the hash must not be predictable).
+//!
+//! In a large index every removal is a cache miss; [`IdIndex::remove_later`]
+//! queues removals and performs them a batch at a time, touching every
+//! batch member's buckets first so the misses overlap. Until then a queued
+//! bucket still matches lookups: callers check what a slot holds.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -14,7 +19,10 @@ use plasma_protocol::ObjectId;
 
 const EMPTY: u32 = u32::MAX;
 
-#[derive(Clone, Copy, Debug)]
+/// Removals queued by [`IdIndex::remove_later`] before they are performed.
+const BATCH: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Bucket {
     slot: u32,
     tag: u32,
@@ -30,8 +38,11 @@ const VACANT: Bucket = Bucket {
 #[derive(Debug)]
 pub struct IdIndex {
     buckets: Vec<Bucket>,
+    /// Occupied buckets, including those in `queued`.
     len: usize,
     hasher: RandomState,
+    /// Buckets to remove (at most `BATCH`), each still in `buckets`.
+    queued: Vec<Bucket>,
 }
 
 impl Default for IdIndex {
@@ -47,12 +58,13 @@ impl IdIndex {
             buckets: vec![VACANT; 16],
             len: 0,
             hasher: RandomState::new(),
+            queued: Vec::new(),
         }
     }
 
-    /// Number of ids stored.
+    /// Number of ids stored, not counting queued removals.
     pub fn len(&self) -> usize {
-        self.len
+        self.len - self.queued.len()
     }
 
     fn mask(&self) -> usize {
@@ -64,8 +76,9 @@ impl IdIndex {
         self.hasher.hash_one(id) as u32
     }
 
-    /// The slot holding `id`.
-    pub fn get(&self, id: &ObjectId, key_of: impl Fn(u32) -> ObjectId) -> Option<u32> {
+    /// The first slot on `id`'s probe path whose bucket tag matches and
+    /// that `is_match` accepts (the caller compares the id stored there).
+    pub fn get(&self, id: &ObjectId, is_match: impl Fn(u32) -> bool) -> Option<u32> {
         let tag = self.tag(id);
         let mask = self.mask();
         let mut i = tag as usize & mask;
@@ -74,19 +87,23 @@ impl IdIndex {
             if b.slot == EMPTY {
                 return None;
             }
-            if b.tag == tag && key_of(b.slot) == *id {
+            if b.tag == tag && is_match(b.slot) {
                 return Some(b.slot);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Records that `id` lives in `slot`. The caller guarantees `id` is not
-    /// present yet and `slot != u32::MAX`.
+    /// Records that `id` lives in `slot`. The caller guarantees that no
+    /// bucket it would accept for `id` is present (stale ones may be) and
+    /// `slot != u32::MAX`.
     pub fn insert(&mut self, id: &ObjectId, slot: u32) {
-        // Keep the load factor at or below 0.8.
+        // Keep the load factor at or below 0.8, queued buckets included.
         if (self.len + 1) * 5 > self.buckets.len() * 4 {
-            self.grow();
+            self.flush();
+            if (self.len + 1) * 5 > self.buckets.len() * 4 {
+                self.grow();
+            }
         }
         let tag = self.tag(id);
         self.place(Bucket { slot, tag });
@@ -110,22 +127,59 @@ impl IdIndex {
         }
     }
 
-    /// Forgets `id`; returns the slot it had.
-    pub fn remove(&mut self, id: &ObjectId, key_of: impl Fn(u32) -> ObjectId) -> Option<u32> {
+    /// Removes the bucket recording that `id` lives in `slot`; false if
+    /// there is none.
+    pub fn remove(&mut self, id: &ObjectId, slot: u32) -> bool {
         let tag = self.tag(id);
+        self.remove_bucket(Bucket { slot, tag })
+    }
+
+    /// Queues the removal of the bucket recording that `id` lives in `slot`
+    /// (which must exist), performed with the next batch. Buckets are
+    /// matched by slot and tag: should a bucket equal to it be added
+    /// meanwhile, either one goes, which is the same.
+    pub fn remove_later(&mut self, id: &ObjectId, slot: u32) {
+        let tag = self.tag(id);
+        self.queued.push(Bucket { slot, tag });
+        if self.queued.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Performs the queued removals.
+    fn flush(&mut self) {
         let mask = self.mask();
-        let mut i = tag as usize & mask;
+        let queued = std::mem::take(&mut self.queued);
+        // Loads only, independent of each other, so that their misses
+        // overlap: the home bucket and the next line, which a probe run or
+        // a backward shift often reaches. black_box keeps them.
+        let mut touched = 0u32;
+        for b in &queued {
+            let home = b.tag as usize & mask;
+            touched ^= self.buckets[home].slot ^ self.buckets[(home + 8) & mask].slot;
+        }
+        std::hint::black_box(touched);
+        for &b in &queued {
+            let found = self.remove_bucket(b);
+            debug_assert!(found, "queued removal of a missing bucket");
+        }
+        self.queued = queued;
+        self.queued.clear();
+    }
+
+    fn remove_bucket(&mut self, bucket: Bucket) -> bool {
+        let mask = self.mask();
+        let mut i = bucket.tag as usize & mask;
         loop {
             let b = self.buckets[i];
             if b.slot == EMPTY {
-                return None;
+                return false;
             }
-            if b.tag == tag && key_of(b.slot) == *id {
+            if b == bucket {
                 break;
             }
             i = (i + 1) & mask;
         }
-        let found = self.buckets[i].slot;
         // Backward-shift deletion: pull later members of the probe run into
         // the hole when their home position allows it.
         let mut hole = i;
@@ -145,12 +199,12 @@ impl IdIndex {
         }
         self.buckets[hole] = VACANT;
         self.len -= 1;
-        Some(found)
+        true
     }
 
     /// Bytes of heap memory the index uses.
     pub fn heap_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<Bucket>()
+        (self.buckets.capacity() + self.queued.capacity()) * std::mem::size_of::<Bucket>()
     }
 }
 
@@ -173,27 +227,74 @@ mod tests {
         for (slot, k) in keys.iter().enumerate() {
             ix.insert(k, slot as u32);
         }
-        let key_of = |s: u32| keys[s as usize];
+        let keys = &keys;
+        let is = |k: &ObjectId| {
+            let k = *k;
+            move |s: u32| keys[s as usize] == k
+        };
         assert_eq!(ix.len(), 1000);
         for (slot, k) in keys.iter().enumerate() {
-            assert_eq!(ix.get(k, key_of), Some(slot as u32));
+            assert_eq!(ix.get(k, is(k)), Some(slot as u32));
         }
-        assert_eq!(ix.get(&id(5000), key_of), None);
-        for k in keys.iter().step_by(3) {
-            assert!(ix.remove(k, key_of).is_some());
+        assert_eq!(ix.get(&id(5000), is(&id(5000))), None);
+        for (slot, k) in keys.iter().enumerate().step_by(3) {
+            assert!(ix.remove(k, slot as u32));
         }
-        assert_eq!(ix.remove(&keys[0], key_of), None);
+        assert!(!ix.remove(&keys[0], 0));
+        assert!(!ix.remove(&keys[1], 2), "a bucket is named by id and slot");
         for (slot, k) in keys.iter().enumerate() {
             let want = (slot % 3 != 0).then_some(slot as u32);
-            assert_eq!(ix.get(k, key_of), want);
+            assert_eq!(ix.get(k, is(k)), want);
         }
     }
 
     proptest! {
         #[test]
+        fn queued_removals_behave_like_removals(
+            ops in proptest::collection::vec((0u8..3, 0u32..64), 1..600),
+        ) {
+            // Slot n always holds id(n); a lookup accepts a bucket only if
+            // the model says the id is live there (as ObjectTable::find
+            // does). Re-inserting an id whose removal is queued adds a
+            // bucket equal to the queued one.
+            let mut ix = IdIndex::new();
+            let mut live: HashMap<ObjectId, u32> = HashMap::new();
+            for (op, n) in ops {
+                let k = id(n);
+                match (op, live.contains_key(&k)) {
+                    (0, false) => {
+                        ix.insert(&k, n);
+                        live.insert(k, n);
+                    }
+                    (1, true) => {
+                        prop_assert!(ix.remove(&k, n));
+                        live.remove(&k);
+                    }
+                    (2, true) => {
+                        ix.remove_later(&k, n);
+                        live.remove(&k);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(ix.len(), live.len());
+                for m in 0..64 {
+                    let k = id(m);
+                    let found = ix.get(&k, |s| live.get(&k) == Some(&s));
+                    prop_assert_eq!(found, live.get(&k).copied());
+                }
+            }
+            ix.flush();
+            prop_assert_eq!(ix.len, live.len());
+            let occupied = ix.buckets.iter().filter(|b| b.slot != EMPTY).count();
+            prop_assert_eq!(occupied, live.len());
+        }
+
+        #[test]
         fn behaves_like_a_hash_map(ops in proptest::collection::vec((any::<bool>(), 0u32..64), 1..400)) {
-            // Slot n always stores id(n), so key_of is a pure function.
-            let key_of = id;
+            // Slot n always stores id(n).
+            fn is(k: ObjectId) -> impl Fn(u32) -> bool {
+                move |s| id(s) == k
+            }
             let mut ix = IdIndex::new();
             let mut model: HashMap<ObjectId, u32> = HashMap::new();
             for (ins, n) in ops {
@@ -204,11 +305,11 @@ mod tests {
                         ix.insert(&k, n);
                     }
                 } else {
-                    prop_assert_eq!(ix.remove(&k, key_of), model.remove(&k));
+                    prop_assert_eq!(ix.remove(&k, n), model.remove(&k).is_some());
                 }
                 prop_assert_eq!(ix.len(), model.len());
                 for m in 0..64 {
-                    prop_assert_eq!(ix.get(&id(m), key_of), model.get(&id(m)).copied());
+                    prop_assert_eq!(ix.get(&id(m), is(id(m))), model.get(&id(m)).copied());
                 }
             }
         }

@@ -24,6 +24,7 @@ impl Store {
             }
         }
         let mut global_members = 0usize;
+        self.table.check();
         for (slot, e) in self.table.iter() {
             assert_eq!(self.table.find(&e.id), Some(slot), "index out of sync");
             if e.is_resident() {

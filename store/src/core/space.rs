@@ -3,7 +3,7 @@
 
 use plasma_protocol::ObjectId;
 
-use super::allocator::Extent;
+use super::allocator::{Extent, PendingFree};
 use super::table::{deletion_info, ListTag, State};
 use super::{Audience, Effect, Outcome, Store};
 
@@ -50,13 +50,15 @@ impl Store {
     /// bytes evicted.
     pub(super) fn evict_global(&mut self, target: u64, out: &mut Outcome) -> u64 {
         let mut evicted = 0u64;
+        let mut pending = PendingFree::default();
         while evicted < target {
             let Some(victim) = self.global_lru.front() else {
                 break;
             };
             evicted = evicted.saturating_add(self.count_global_eviction(victim));
-            self.evict_object(victim, out);
+            self.evict_into(victim, &mut pending, out);
         }
+        self.allocator.flush(pending);
         evicted
     }
 
@@ -70,13 +72,33 @@ impl Store {
     /// Evicts one sealed, unheld object: with an external store it moves
     /// aside silently (§10.15), otherwise it is deleted with a notification.
     pub(super) fn evict_object(&mut self, slot: u32, out: &mut Outcome) {
+        let mut pending = PendingFree::default();
+        self.evict_into(slot, &mut pending, out);
+        self.allocator.flush(pending);
+    }
+
+    /// [`Store::evict_object`] with its extent freed by way of `pending`
+    /// (see [`super::Allocator::free_merging`]). A deleted object's index
+    /// bucket is left for the reuse of its slot to clear: an eviction costs
+    /// no index probe, which in a large index is a cache miss each.
+    fn evict_into(&mut self, slot: u32, pending: &mut PendingFree, out: &mut Outcome) {
         if self.config.external_store {
             self.move_out(slot);
-        } else {
-            let id = self.table.get(slot).id;
-            self.remove_object(slot);
-            self.notify_deletion(id, out);
+            return;
         }
+        self.unlink(slot);
+        let e = self.table.get(slot);
+        debug_assert!(
+            e.state == State::Sealed && e.ref_count == 0,
+            "evicting {e:?}"
+        );
+        if let Some(extent) = e.extent() {
+            self.allocator.free_merging(pending, extent);
+        }
+        self.allocated -= e.size();
+        let id = e.id;
+        self.table.remove_deferred(slot);
+        self.notify_deletion(id, out);
     }
 
     /// Copies an object's bytes to the external store and frees its memory;

@@ -5,6 +5,13 @@
 //! object — each client's held set is the source of truth and the entry
 //! keeps only the count — and the LRU links are slot numbers inside the
 //! entry.
+//!
+//! Evicting many objects at once must not cost one index probe each (each
+//! is a cache miss in a large index): [`ObjectTable::remove_deferred`]
+//! leaves the id's bucket in the index, stale, and the insert that reuses
+//! the slot queues its removal (performed in batches, see
+//! [`IdIndex::remove_later`]). A lookup accepts a bucket only if the slot
+//! is live and holds the id, so stale and queued buckets never match.
 
 use plasma_protocol::{Digest, ObjectId, ObjectInfo, ObjectSpec};
 
@@ -154,18 +161,25 @@ pub struct ObjectTable {
     entries: Vec<Entry>,
     free_slots: Vec<u32>,
     index: IdIndex,
+    /// Vacant slots whose bucket is still in the index (one each, for the
+    /// id the entry still holds); a subset of `free_slots`.
+    stale: SlotBits,
+    stale_count: usize,
 }
 
 impl ObjectTable {
     /// Number of objects.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() - self.stale_count
     }
 
     /// The slot of `id`.
     pub fn find(&self, id: &ObjectId) -> Option<u32> {
         let entries = &self.entries;
-        self.index.get(id, |s| entries[s as usize].id)
+        self.index.get(id, |s| {
+            let e = &entries[s as usize];
+            e.id == *id && e.state != State::Vacant
+        })
     }
 
     /// The entry in `slot`. Slots come from [`ObjectTable::find`] or
@@ -190,6 +204,11 @@ impl ObjectTable {
         let id = entry.id;
         let slot = match self.free_slots.pop() {
             Some(s) => {
+                if self.stale.remove(s) {
+                    let old = self.entries[s as usize].id;
+                    self.index.remove_later(&old, s);
+                    self.stale_count -= 1;
+                }
                 self.entries[s as usize] = entry;
                 s
             }
@@ -211,17 +230,27 @@ impl ObjectTable {
         Some(slot)
     }
 
-    /// Removes the entry in `slot` and returns a copy of it.
-    pub fn remove(&mut self, slot: u32) -> Entry {
-        let entries = &self.entries;
-        let id = entries[slot as usize].id;
-        self.index.remove(&id, |s| entries[s as usize].id);
+    /// Removes the entry in `slot` (live).
+    pub fn remove(&mut self, slot: u32) {
+        let found = self.index.remove(&self.entries[slot as usize].id, slot);
+        debug_assert!(found, "live slot without a bucket");
+        self.vacate(slot);
+    }
+
+    /// Removes the entry in `slot` (live) without touching the index: its
+    /// bucket stays, stale, until the slot is reused. Slots are freed in the
+    /// same order as by [`ObjectTable::remove`].
+    pub fn remove_deferred(&mut self, slot: u32) {
+        self.stale.insert(slot);
+        self.stale_count += 1;
+        self.vacate(slot);
+    }
+
+    fn vacate(&mut self, slot: u32) {
         let e = &mut self.entries[slot as usize];
-        let old = e.clone();
         e.state = State::Vacant;
         e.list = ListTag::None;
         self.free_slots.push(slot);
-        old
     }
 
     /// Every live entry with its slot, in slot order.
@@ -233,11 +262,81 @@ impl ObjectTable {
             .map(|(s, e)| (s as u32, e))
     }
 
+    /// Panics unless the index holds exactly one bucket per live entry and
+    /// one per stale slot.
+    #[cfg(test)]
+    pub fn check(&self) {
+        let mut live = 0;
+        for (slot, e) in self.entries.iter().enumerate() {
+            let slot = slot as u32;
+            if e.state != State::Vacant {
+                live += 1;
+                assert!(!self.stale.contains(slot), "live slot {slot} marked stale");
+                assert_eq!(self.find(&e.id), Some(slot), "live slot {slot} not found");
+            } else if self.stale.contains(slot) {
+                assert!(
+                    self.free_slots.contains(&slot),
+                    "stale slot {slot} not free"
+                );
+                assert_eq!(self.index.get(&e.id, |s| s == slot), Some(slot));
+                assert_ne!(self.find(&e.id), Some(slot), "stale slot {slot} found");
+            } else {
+                assert_ne!(self.find(&e.id), Some(slot), "vacant slot {slot} found");
+            }
+        }
+        let stale = (0..self.entries.len() as u32)
+            .filter(|&s| self.stale.contains(s))
+            .count();
+        assert_eq!(stale, self.stale_count);
+        // Queued removals are not counted: every other bucket has an owner.
+        assert_eq!(self.index.len(), live + stale, "buckets without an owner");
+        assert_eq!(self.len(), live);
+    }
+
     /// Bytes of heap memory used by the table (entries and index).
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.free_slots.capacity() * 4
             + self.index.heap_bytes()
+            + self.stale.heap_bytes()
+    }
+}
+
+/// A growable set of slot numbers, one bit each.
+#[derive(Debug, Default)]
+struct SlotBits {
+    words: Vec<u64>,
+}
+
+impl SlotBits {
+    fn insert(&mut self, slot: u32) {
+        let w = slot as usize / 64;
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << (slot % 64);
+    }
+
+    /// Takes `slot` out; whether it was in.
+    fn remove(&mut self, slot: u32) -> bool {
+        let Some(w) = self.words.get_mut(slot as usize / 64) else {
+            return false;
+        };
+        let bit = 1 << (slot % 64);
+        let was = *w & bit != 0;
+        *w &= !bit;
+        was
+    }
+
+    #[cfg(test)]
+    fn contains(&self, slot: u32) -> bool {
+        self.words
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
     }
 }
 
@@ -279,13 +378,75 @@ mod tests {
         let a = t.insert(entry(1)).unwrap();
         let b = t.insert(entry(2)).unwrap();
         assert_eq!(t.find(&ObjectId::from_bytes([2; 20])), Some(b));
-        assert_eq!(t.remove(a).id, ObjectId::from_bytes([1; 20]));
+        t.remove(a);
         assert_eq!(t.find(&ObjectId::from_bytes([1; 20])), None);
         let c = t.insert(entry(3)).unwrap();
         assert_eq!(c, a);
         assert_eq!(t.len(), 2);
         let ids: Vec<u8> = t.iter().map(|(_, e)| e.id.as_bytes()[0]).collect();
         assert_eq!(ids, vec![3, 2]);
+    }
+
+    #[test]
+    fn a_deferred_removal_is_invisible_and_cleared_by_reuse() {
+        let mut t = ObjectTable::default();
+        let a = t.insert(entry(1)).unwrap();
+        let b = t.insert(entry(2)).unwrap();
+        t.remove_deferred(a);
+        t.remove_deferred(b);
+        t.check();
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.find(&ObjectId::from_bytes([1; 20])), None);
+        assert_eq!(t.iter().count(), 0);
+        // Id 1 again: the slot freed last comes back, and its stale bucket
+        // (for id 2) goes; id 1's stale bucket still does not match.
+        let c = t.insert(entry(1)).unwrap();
+        assert_eq!(c, b);
+        t.check();
+        assert_eq!(t.find(&ObjectId::from_bytes([1; 20])), Some(c));
+        assert_eq!(t.find(&ObjectId::from_bytes([2; 20])), None);
+        let d = t.insert(entry(3)).unwrap();
+        assert_eq!(d, a);
+        t.check();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.index.len(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn deferred_and_immediate_removal_agree(
+            ops in proptest::collection::vec((0u8..3, 0u8..40), 1..300),
+        ) {
+            // Two tables fed the same operations, one removing at once and
+            // one deferring: same slots handed out, same lookups.
+            let mut now = ObjectTable::default();
+            let mut later = ObjectTable::default();
+            for (op, n) in ops {
+                let id = ObjectId::from_bytes([n; 20]);
+                match (op, now.find(&id)) {
+                    (0, None) => {
+                        proptest::prop_assert_eq!(now.insert(entry(n)), later.insert(entry(n)));
+                    }
+                    (1, Some(s)) => {
+                        now.remove(s);
+                        later.remove_deferred(s);
+                    }
+                    (2, Some(s)) => {
+                        now.remove(s);
+                        later.remove(s);
+                    }
+                    _ => {}
+                }
+                later.check();
+                proptest::prop_assert_eq!(now.len(), later.len());
+                for m in 0..40u8 {
+                    let id = ObjectId::from_bytes([m; 20]);
+                    proptest::prop_assert_eq!(now.find(&id), later.find(&id));
+                }
+                let slots = |t: &ObjectTable| t.iter().map(|(s, e)| (s, e.id)).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(slots(&now), slots(&later));
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! LRU order, subscribe, external store, quotas, fragmentation, table
 //! memory (protocol.md §9, §10.12, §10.13, §10.15).
 
-use plasma_protocol::{ErrorCode, Reply, Request};
+use plasma_protocol::{ErrorCode, ObjectId, Reply, Request};
 
 use crate::core::testkit::{create_req, deletions, oid, replies, seals, Kit};
 use crate::core::{Audience, Effect, StoreConfig};
@@ -339,4 +339,82 @@ fn table_memory_at_a_million_objects() {
         t.elapsed()
     );
     assert!(per_object <= 128);
+}
+
+/// Create-and-seals `ids` (each with `data`) by client A, 1000 per batch.
+fn fill_in_batches(k: &mut Kit, ids: &[ObjectId], data: &[u8]) {
+    let mut out = crate::core::Outcome::default();
+    for chunk in ids.chunks(1000) {
+        let req = Request::CreateAndSealBatch {
+            ids: chunk.to_vec(),
+            evict_if_full: true,
+            data: vec![data; chunk.len()],
+            metadata: vec![&b""[..]; chunk.len()],
+            digests: vec![[0; 8]; chunk.len()],
+        };
+        k.store.handle(A, req, &k.clock, &mut out).unwrap();
+        out.effects.clear();
+    }
+}
+
+/// W8 in process: a store of capacity 64,000,000 full of 1,000,000 released
+/// 64-byte objects, then one 64-byte create, which evicts capacity / 5.
+fn full_store_create(subscribe: bool) {
+    let n = 1_000_000u32;
+    let size = 64usize;
+    let mut k = Kit::new(u64::from(n) * size as u64);
+    if subscribe {
+        k.store
+            .handle(
+                C,
+                Request::Subscribe,
+                &k.clock,
+                &mut crate::core::Outcome::default(),
+            )
+            .unwrap();
+    }
+    let data = vec![b'f'; size];
+    let ids: Vec<_> = (0..n).map(oid).collect();
+    let mut out = crate::core::Outcome::default();
+    fill_in_batches(&mut k, &ids, &data);
+    assert_eq!(k.store.object_count(), n as usize);
+    let t = std::time::Instant::now();
+    k.store
+        .handle(B, create_req(oid(n), size as u64, 0), &k.clock, &mut out)
+        .unwrap();
+    let elapsed = t.elapsed();
+    let evicted = n as usize + 1 - k.store.object_count();
+    eprintln!(
+        "subscriber: {subscribe}; one create evicting {evicted} objects: {elapsed:?} ({:.0} ns per object), {} effects",
+        elapsed.as_nanos() as f64 / evicted as f64,
+        out.effects.len()
+    );
+    assert_eq!(evicted, 200_000);
+    assert_eq!(
+        deletions(&out.effects).len(),
+        if subscribe { evicted } else { 0 }
+    );
+    // Refilling reuses the evicted objects' slots.
+    out.effects.clear();
+    let refill: Vec<_> = (n + 1..n + 200_000).map(oid).collect();
+    let t = std::time::Instant::now();
+    fill_in_batches(&mut k, &refill, &data);
+    eprintln!(
+        "then {} more objects into the room made: {:?}",
+        refill.len(),
+        t.elapsed()
+    );
+    assert_eq!(k.store.object_count(), n as usize);
+}
+
+#[test]
+#[ignore = "measurement: a million objects"]
+fn one_create_into_a_full_store_of_a_million_objects() {
+    full_store_create(false);
+}
+
+#[test]
+#[ignore = "measurement: a million objects"]
+fn one_create_into_a_full_store_of_a_million_objects_with_a_subscriber() {
+    full_store_create(true);
 }
