@@ -6,11 +6,12 @@
 //! run beside it instead of after it: the helper first faults in the pages
 //! of the destination's second half (`MADV_POPULATE_WRITE`; first-touch
 //! faults cost more than the copy here), then computes the seal digest of
-//! the source, while this thread copies. Small copies are done in line.
+//! the source, while this thread copies. Small copies, and copies by a
+//! thread that may use only one CPU, are done in line.
 
 use plasma_protocol::Digest;
 
-use crate::digest::{data_hasher, digest, finish, DataHasher, NO_DIGEST};
+use crate::digest::{data_hasher, digest, finish, helper_runs_beside, DataHasher, NO_DIGEST};
 use crate::mapping::{Prefault, ViewMut};
 
 /// Copies of at least this many bytes get the helper thread (spawning one
@@ -26,7 +27,8 @@ pub(crate) fn copy_in(
     prefault: Prefault,
     digest: bool,
 ) -> Option<DataHasher> {
-    if src.len() < PARALLEL_MIN {
+    if src.len() < PARALLEL_MIN || !helper_runs_beside() {
+        // A faulting copy costs what an in-line prefault would.
         dst.copy_from_slice(src);
         return digest.then(|| data_hasher(src));
     }
