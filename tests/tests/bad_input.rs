@@ -300,12 +300,13 @@ fn release_of_an_object_not_held_leaves_the_store_serving() {
     for id in [ObjectId::random(), existing] {
         send_bad(&store, &encode(&Request::Release { id }));
     }
-    // Releasing twice what this connection held once.
+    // Releasing twice on a connection that holds nothing. The store drops
+    // the connection at the first, so the second write may already meet a
+    // closed socket (EPIPE): that is the behaviour under test, not a fault.
     let (mut raw, _) = RawConnection::connect_handshake(store.socket());
     raw.send(&encode(&Request::Release { id: existing }))
         .unwrap();
-    raw.send(&encode(&Request::Release { id: existing }))
-        .unwrap();
+    let _ = raw.send(&encode(&Request::Release { id: existing }));
     let _ = raw.still_answers();
     assert!(
         client.contains(existing).unwrap(),
