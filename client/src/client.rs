@@ -587,6 +587,31 @@ impl Client {
     }
 }
 
+/// `Ok` when a failed connect attempt (number `attempts`) may be retried:
+/// the socket is missing or refuses connections (the store may still be
+/// starting) and retries are left. Else the error to return. Shared by
+/// both clients' connect loops.
+pub(crate) fn give_up_unless_transient(
+    path: &Path,
+    attempts: u32,
+    retries: u32,
+    e: std::io::Error,
+) -> Result<(), ConnectError> {
+    use std::io::ErrorKind::*;
+    let transient = matches!(
+        e.kind(),
+        NotFound | ConnectionRefused | WouldBlock | Interrupted
+    );
+    if !transient || attempts > retries {
+        return Err(ConnectError::Unavailable {
+            path: path.to_path_buf(),
+            attempts,
+            source: e,
+        });
+    }
+    Ok(())
+}
+
 /// Connects, retrying while the store may still be starting.
 fn connect_retrying(path: &Path, options: &ClientOptions) -> Result<UnixStream, ConnectError> {
     let mut attempts = 0;
@@ -595,18 +620,7 @@ fn connect_retrying(path: &Path, options: &ClientOptions) -> Result<UnixStream, 
         match UnixStream::connect(path) {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                use std::io::ErrorKind::*;
-                let transient = matches!(
-                    e.kind(),
-                    NotFound | ConnectionRefused | WouldBlock | Interrupted
-                );
-                if !transient || attempts > options.connect_retries {
-                    return Err(ConnectError::Unavailable {
-                        path: path.to_path_buf(),
-                        attempts,
-                        source: e,
-                    });
-                }
+                give_up_unless_transient(path, attempts, options.connect_retries, e)?;
                 std::thread::sleep(options.retry_delay);
             }
         }

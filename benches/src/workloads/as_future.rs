@@ -189,6 +189,33 @@ impl Latencies {
     }
 }
 
+/// Wall clock, this thread's CPU and the store's CPU from a start.
+struct Meter {
+    t0: Instant,
+    cpu0: f64,
+    store0: f64,
+}
+
+impl Meter {
+    fn start(store: &Daemon) -> Result<Meter> {
+        Ok(Meter {
+            cpu0: procfs::thread_cpu_secs()?,
+            store0: store.cpu_secs()?,
+            t0: Instant::now(),
+        })
+    }
+
+    /// The sample of `n` operations since the start.
+    fn sample(&self, store: &Daemon, n: usize) -> Result<Sample> {
+        Ok(Sample {
+            ops: n as u64,
+            secs: self.t0.elapsed().as_secs_f64(),
+            store_cpu_secs: store.cpu_secs()? - self.store0,
+            client_cpu_secs: procfs::thread_cpu_secs()? - self.cpu0,
+        })
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -212,8 +239,7 @@ fn await_once(ctx: &Ctx, store: &Daemon, placement: Placement, n: usize) -> Resu
             let futures: Vec<_> = ids.iter().map(|id| c.as_future(*id)).collect();
             // Every registration handled before the first seal.
             c.stats().await.map_err(client("stats"))?;
-            let (cpu0, store0) = (procfs::thread_cpu_secs()?, store.cpu_secs()?);
-            let t0 = Instant::now();
+            let meter = Meter::start(store)?;
             let producer = spawn_producer(ctx, store, &ids, GAP_US, ctx.cpus.store_cpu(placement))?;
             let mut resolved = Vec::with_capacity(n);
             let mut kept = Vec::with_capacity(n);
@@ -222,12 +248,7 @@ fn await_once(ctx: &Ctx, store: &Daemon, placement: Placement, n: usize) -> Resu
                 resolved.push(monotonic_ns());
                 kept.push(buf);
             }
-            let sample = Sample {
-                ops: n as u64,
-                secs: t0.elapsed().as_secs_f64(),
-                store_cpu_secs: store.cpu_secs()? - store0,
-                client_cpu_secs: procfs::thread_cpu_secs()? - cpu0,
-            };
+            let sample = meter.sample(store, n)?;
             Latencies::new(&resolved, &seal_stamps(producer)?, sample)
         })
     })?
@@ -241,8 +262,7 @@ fn notify_once(ctx: &Ctx, store: &Daemon, placement: Placement, n: usize) -> Res
     ctx.cpus.pinned(cpu, || -> Result<Latencies> {
         let c = Client::connect(store.socket()).map_err(client("connect"))?;
         let mut sub = c.subscribe().map_err(client("subscribe"))?;
-        let (cpu0, store0) = (procfs::thread_cpu_secs()?, store.cpu_secs()?);
-        let t0 = Instant::now();
+        let meter = Meter::start(store)?;
         let producer = spawn_producer(ctx, store, &ids, GAP_US, ctx.cpus.store_cpu(placement))?;
         let mut resolved = Vec::with_capacity(n);
         for id in &ids {
@@ -254,12 +274,7 @@ fn notify_once(ctx: &Ctx, store: &Daemon, placement: Placement, n: usize) -> Res
             }
             resolved.push(monotonic_ns());
         }
-        let sample = Sample {
-            ops: n as u64,
-            secs: t0.elapsed().as_secs_f64(),
-            store_cpu_secs: store.cpu_secs()? - store0,
-            client_cpu_secs: procfs::thread_cpu_secs()? - cpu0,
-        };
+        let sample = meter.sample(store, n)?;
         Latencies::new(&resolved, &seal_stamps(producer)?, sample)
     })?
 }

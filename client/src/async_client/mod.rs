@@ -92,7 +92,7 @@ pub use builder::AsyncObjectBuilder;
 pub use future::AsFuture;
 pub use waiting::WaitOutcome;
 
-use crate::client::DeleteOutcome;
+use crate::client::{give_up_unless_transient, DeleteOutcome};
 use crate::connection::unexpected;
 use crate::digest::{digest, NO_DIGEST};
 use crate::error::{
@@ -591,18 +591,7 @@ async fn connect_retrying(
         match UnixStream::connect(path).await {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                use std::io::ErrorKind::*;
-                let transient = matches!(
-                    e.kind(),
-                    NotFound | ConnectionRefused | WouldBlock | Interrupted
-                );
-                if !transient || attempts > options.connect_retries {
-                    return Err(ConnectError::Unavailable {
-                        path: path.to_path_buf(),
-                        attempts,
-                        source: e,
-                    });
-                }
+                give_up_unless_transient(path, attempts, options.connect_retries, e)?;
                 tokio::time::sleep(options.retry_delay).await;
             }
         }
