@@ -31,24 +31,25 @@ const PARALLEL_MIN: usize = 8 << 20;
 /// threads and combined (CRC-32 combines exactly).
 pub(crate) fn data_hasher(data: &[u8]) -> DataHasher {
     if data.len() < PARALLEL_MIN || !helper_runs_beside() {
-        let mut hasher = DataHasher::new();
-        hasher.update(data);
-        return hasher;
+        return serial_hasher(data);
     }
     let (front, back) = data.split_at(data.len() / 2);
-    let hash = |part: &[u8]| {
-        let mut hasher = DataHasher::new();
-        hasher.update(part);
-        hasher
-    };
     std::thread::scope(|scope| {
-        let helper = scope.spawn(|| hash(back));
-        let mut hasher = hash(front);
+        let helper = scope.spawn(|| serial_hasher(back));
+        let mut hasher = serial_hasher(front);
         // A helper that panicked: hash its half here instead.
-        let back_hasher = helper.join().unwrap_or_else(|_| hash(back));
+        let back_hasher = helper.join().unwrap_or_else(|_| serial_hasher(back));
         hasher.combine(&back_hasher);
         hasher
     })
+}
+
+/// CRC-32 state over `data`, on this thread only (for a thread that is
+/// itself the helper beside another).
+pub(crate) fn serial_hasher(data: &[u8]) -> DataHasher {
+    let mut hasher = DataHasher::new();
+    hasher.update(data);
+    hasher
 }
 
 /// Whether a helper thread started now could run beside this one: the

@@ -11,31 +11,22 @@
 
 use plasma_protocol::Digest;
 
-use crate::digest::{data_hasher, digest, finish, helper_runs_beside, DataHasher, NO_DIGEST};
+use crate::digest::{digest, finish, helper_runs_beside, serial_hasher, DataHasher, NO_DIGEST};
 use crate::mapping::{Prefault, ViewMut};
 
 /// Copies of at least this many bytes get the helper thread (spawning one
 /// costs tens of microseconds; an 8 MiB copy takes about a millisecond).
 pub(crate) const PARALLEL_MIN: usize = 8 << 20;
 
-/// Copies `src` into `dst` (same length) and, with `digest`, returns the
-/// digest state over `src` (= over `dst` after the copy). `prefault` maps
-/// the destination's second half ahead of the copy.
-pub(crate) fn copy_in(
-    dst: &mut [u8],
-    src: &[u8],
-    prefault: Prefault,
-    digest: bool,
-) -> Option<DataHasher> {
-    if src.len() < PARALLEL_MIN || !helper_runs_beside() {
-        // A faulting copy costs what an in-line prefault would.
-        dst.copy_from_slice(src);
-        return digest.then(|| data_hasher(src));
-    }
+/// Copies `src` into `dst` (same length) while a helper thread runs
+/// `prefault` (the destination's second half) and, with `digest`, hashes
+/// `src`; returns that digest state (= over `dst` after the copy).
+fn copy_beside(dst: &mut [u8], src: &[u8], prefault: Prefault, digest: bool) -> Option<DataHasher> {
     std::thread::scope(|scope| {
         let helper = scope.spawn(move || {
             prefault.run();
-            digest.then(|| data_hasher(src))
+            // Serially: the copy already occupies the other CPU.
+            digest.then(|| serial_hasher(src))
         });
         dst.copy_from_slice(src);
         // A helper that panicked only loses the precomputed digest: seal
@@ -62,9 +53,15 @@ pub(crate) fn write_data(
         "write_data: the object has {data_len} bytes of data, got {}",
         src.len()
     );
+    if src.len() < PARALLEL_MIN || !helper_runs_beside() {
+        // In line; a faulting copy costs what an in-line prefault would.
+        let dst = view.bytes_mut().get_mut(..data_len).unwrap_or_default();
+        dst.copy_from_slice(src);
+        return digest.then(|| serial_hasher(src));
+    }
     let prefault = view.prefault(data_len / 2..data_len);
     let dst = view.bytes_mut().get_mut(..data_len).unwrap_or_default();
-    copy_in(dst, src, prefault, digest)
+    copy_beside(dst, src, prefault, digest)
 }
 
 /// The digest a builder sends at seal: from the state `write_data` left
