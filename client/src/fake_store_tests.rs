@@ -2,7 +2,7 @@
 //! the bytes, fds and ordering the client produces, including the
 //! release-versus-get race of `holds.rs`, without a real store.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,10 +15,24 @@ use plasma_protocol::{
     DEFAULT_MAX_FRAME_LEN,
 };
 
-use crate::{digest, Client, ClientOptions, GetError, ListError};
+use crate::{
+    digest, AsFutureError, AsyncClient, AsyncClientOptions, Client, ClientOptions, ContainsError,
+    CreateError, GetError, ListError, SealError,
+};
 
 const SEGMENT: i32 = 7;
 const SEGMENT_LEN: usize = 4096;
+
+/// What the fake store sees of the client's end of the connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Peer {
+    /// Open, and nothing sent.
+    Open,
+    /// Bytes arrived.
+    Wrote,
+    /// End of stream: the client closed its socket.
+    Closed,
+}
 
 /// The store side of one connection.
 struct FakeConn {
@@ -44,22 +58,35 @@ impl FakeConn {
         }
     }
 
-    /// Whether the client sends anything within `wait`.
-    fn sends_within(&mut self, wait: Duration) -> bool {
+    /// What the client does with its end within `wait` (zero: as things
+    /// stand now, without waiting).
+    fn peer(&mut self, wait: Duration) -> Peer {
         if !self.buf.is_empty() {
-            return true;
+            return Peer::Wrote;
         }
-        self.sock.set_read_timeout(Some(wait)).unwrap();
+        if wait.is_zero() {
+            self.sock.set_nonblocking(true).unwrap();
+        } else {
+            self.sock.set_read_timeout(Some(wait)).unwrap();
+        }
         let mut chunk = [0u8; 65536];
-        let got = match self.sock.read(&mut chunk) {
+        let got = self.sock.read(&mut chunk);
+        self.sock.set_nonblocking(false).unwrap();
+        self.sock.set_read_timeout(None).unwrap();
+        match got {
+            Ok(0) => Peer::Closed,
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
-                n > 0
+                Peer::Wrote
             }
-            Err(_) => false,
-        };
-        self.sock.set_read_timeout(None).unwrap();
-        got
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Peer::Open,
+            Err(e) => panic!("reading the client's end: {e}"),
+        }
+    }
+
+    /// Whether the client sends anything within `wait`.
+    fn sends_within(&mut self, wait: Duration) -> bool {
+        self.peer(wait) == Peer::Wrote
     }
 
     fn reply(&mut self, reply: &Reply) {
@@ -119,6 +146,22 @@ fn get_reply(ids: &[ObjectId], objects: Vec<ObjectSpec>) -> Reply {
         store_fds: vec![SEGMENT],
         mmap_sizes: vec![SEGMENT_LEN as i64 + 8],
     }
+}
+
+async fn async_client(path: &std::path::Path) -> AsyncClient {
+    let options = AsyncClientOptions {
+        connect_retries: 0,
+        store_extensions: false,
+        ..AsyncClientOptions::default()
+    };
+    AsyncClient::connect_with(path, options).await.unwrap()
+}
+
+/// `call`'s outcome, which must come without waiting on the store.
+async fn promptly<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("a call on a failed connection must fail at once")
 }
 
 fn client(path: &std::path::Path) -> Client {
@@ -294,4 +337,93 @@ fn create_reply_with_wrong_sizes_is_a_protocol_error_and_aborts() {
         Err(crate::CreateError::Protocol(_))
     ));
     store.join().unwrap();
+}
+
+/// The sharing contract across a failure of the async client's connection:
+/// the store ends a client's holds, and erases its unsealed objects, when
+/// its connection closes; so the client must not close it while a buffer
+/// or builder still reads or writes that memory. It used to, at once.
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_client_that_gives_up_its_connection_keeps_it_open_until_its_last_view_goes() {
+    let made = ObjectId::from_bytes([5; 20]);
+    let got = ObjectId::from_bytes([6; 20]);
+    let (conn_tx, conn_rx) = mpsc::channel();
+    let (_dir, path, store) = fake_store(move |mut c| {
+        let file = segment_file();
+        c.connect();
+        c.expect(|r| assert!(matches!(r, Request::Create { .. })));
+        c.reply(&Reply::Create {
+            id: made,
+            object: spec(0, 4, 0),
+            error: ErrorCode::Ok,
+            store_fd: SEGMENT,
+            mmap_size: SEGMENT_LEN as i64 + 8,
+        });
+        fd::send_fd(c.sock.as_fd(), file.as_fd()).unwrap();
+        file.write_all_at(b"abc", 64).unwrap();
+        c.expect(|r| assert!(matches!(r, Request::Get { .. })));
+        c.reply(&get_reply(&[got], vec![spec(64, 3, 0)]));
+        c.expect(|r| assert_eq!(*r, Request::List));
+        // Not what a List calls for: the client must give the connection up.
+        c.reply(&Reply::Contains {
+            id: got,
+            has_object: true,
+        });
+        conn_tx.send((c, file)).unwrap();
+    });
+
+    let client = async_client(&path).await;
+    let mut builder = client.create(made, 4, b"").await.unwrap();
+    let buffer = client
+        .try_get(&[got])
+        .await
+        .unwrap()
+        .pop()
+        .flatten()
+        .unwrap();
+    assert!(matches!(client.list().await, Err(ListError::Protocol(_))));
+    store.join().unwrap();
+    let (mut store, file) = conn_rx.recv().unwrap();
+    assert_eq!(
+        store.peer(Duration::ZERO),
+        Peer::Open,
+        "the connection closed while a buffer and a builder live"
+    );
+
+    // Every later call fails at once, and nothing reaches the socket.
+    assert!(matches!(
+        promptly(client.contains(got)).await,
+        Err(ContainsError::Disconnected)
+    ));
+    assert!(matches!(
+        promptly(client.try_get(&[got])).await,
+        Err(GetError::Disconnected)
+    ));
+    assert!(matches!(
+        promptly(client.as_future(got)).await,
+        Err(AsFutureError::Disconnected)
+    ));
+    assert!(matches!(
+        promptly(client.create(got, 1, b"")).await,
+        Err(CreateError::Disconnected)
+    ));
+
+    // The views stay usable: the builder writes its own object, which the
+    // store still keeps for this connection.
+    builder.data_mut().copy_from_slice(b"late");
+    let mut written = [0u8; 4];
+    file.read_exact_at(&mut written, 0).unwrap();
+    assert_eq!(&written, b"late");
+    drop(client);
+    let sealed = promptly(builder.seal()).await;
+    assert!(matches!(sealed, Err(SealError::Disconnected)));
+    assert_eq!(buffer.data(), b"abc");
+    assert_eq!(store.peer(Duration::ZERO), Peer::Open, "the buffer lives");
+
+    drop(buffer);
+    assert_eq!(
+        store.peer(Duration::from_secs(10)),
+        Peer::Closed,
+        "the last view is gone: the socket closes, with nothing written"
+    );
 }

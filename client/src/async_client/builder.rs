@@ -3,12 +3,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use plasma_protocol::ObjectId;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::command::Command;
+use super::link::Link;
 use crate::digest::DataHasher;
 use crate::error::SealError;
 use crate::fill;
@@ -40,7 +41,9 @@ pub struct AsyncObjectBuilder {
     digest: bool,
     /// The digest state `write_data` computed, while still valid.
     written: Option<DataHasher>,
-    commands: UnboundedSender<Command>,
+    /// Keeps the connection, and with it the object, while the builder
+    /// lives, even after the connection failed.
+    link: Arc<Link>,
 }
 
 impl AsyncObjectBuilder {
@@ -53,7 +56,7 @@ impl AsyncObjectBuilder {
         data_len: usize,
         metadata: &[u8],
         digest: bool,
-        commands: UnboundedSender<Command>,
+        link: Arc<Link>,
     ) -> Self {
         if let Some(dst) = view.bytes_mut().get_mut(data_len..) {
             if dst.len() == metadata.len() {
@@ -66,7 +69,7 @@ impl AsyncObjectBuilder {
             data_len,
             digest,
             written: None,
-            commands,
+            link,
         }
     }
 
@@ -148,7 +151,7 @@ impl AsyncObjectBuilder {
             let (reply, rx) = oneshot::channel();
             // If the driver is gone the command (and the view) is dropped:
             // the object went with the connection.
-            let _ = self.commands.send(Command::Seal {
+            self.link.send(Command::Seal {
                 id: self.id,
                 digest,
                 view,
@@ -169,7 +172,7 @@ impl AsyncObjectBuilder {
 impl Drop for AsyncObjectBuilder {
     fn drop(&mut self) {
         if self.view.take().is_some() {
-            let _ = self.commands.send(Command::Abort(self.id));
+            self.link.send(Command::Abort(self.id));
         }
     }
 }

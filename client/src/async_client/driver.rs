@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use plasma_protocol::{Encoder, ErrorCode, ObjectId, Reply, Request};
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
+use tokio::sync::mpsc::{UnboundedReceiver, WeakUnboundedSender};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::awaits::{AwaitTable, Unawaited};
 use super::builder::AsyncObjectBuilder;
 use super::command::{Command, Expect, ReplyTo};
+use super::link::Link;
 use super::router::{deliver, Router};
 use super::socket::Socket;
 use super::subscribe::{subscribe, Channel};
@@ -50,16 +51,6 @@ const READS_PER_ROUND: usize = 8;
 const MAX_IDS_PER_GET: usize = 8192;
 /// Busy rounds in a row before the task yields to others on its thread.
 const ROUNDS_BEFORE_YIELD: u32 = 16;
-
-/// Sends a ReleaseRequest (through the driver) when a buffer's last clone
-/// goes.
-struct Releaser(UnboundedSender<Command>);
-
-impl ReleaseHook for Releaser {
-    fn release(&self, id: ObjectId) {
-        let _ = self.0.send(Command::Release(id));
-    }
-}
 
 /// State of the notification channel.
 enum ChannelState {
@@ -87,11 +78,12 @@ enum Wake {
 /// The task's state. See the module doc.
 pub(crate) struct Driver {
     commands: UnboundedReceiver<Command>,
-    /// To give builders and release hooks a sender without keeping the
-    /// channel open ourselves: the task ends when no handle, buffer,
-    /// builder or future is left.
+    /// To give builders and buffers a sender without keeping the channel
+    /// open ourselves: the task ends when no handle, buffer, builder or
+    /// future is left.
     weak: WeakUnboundedSender<Command>,
-    releaser: Weak<Releaser>,
+    /// The link of the buffers and builders handed out, while any lives.
+    link: Weak<Link>,
     path: PathBuf,
     spin: Duration,
     stream: Socket,
@@ -137,7 +129,7 @@ impl Driver {
         Self {
             commands,
             weak,
-            releaser: Weak::new(),
+            link: Weak::new(),
             path,
             spin,
             stream,
@@ -162,7 +154,10 @@ impl Driver {
     }
 
     /// Runs until every handle is gone or the connection fails; on failure
-    /// every pending request and future gets the error.
+    /// every pending request and future gets the error, every later call
+    /// fails at once (the commands channel is closed), and nothing more is
+    /// written. The socket then stays open for as long as a buffer or
+    /// builder holds its [`Link`].
     pub(crate) async fn run(mut self) {
         if let Err(e) = self.serve().await {
             tracing::debug!(error = %e, "async client connection failed");
@@ -663,15 +658,20 @@ impl Driver {
         }
     }
 
-    /// The release hook for new buffers; `None` once no sender is left (no
-    /// one could use a buffer then).
-    fn hook(&mut self) -> Option<Arc<dyn ReleaseHook>> {
-        if let Some(h) = self.releaser.upgrade() {
-            return Some(h);
+    /// The link for new buffers and builders; `None` once no sender is left
+    /// (no one could use a view then).
+    fn link(&mut self) -> Option<Arc<Link>> {
+        if let Some(link) = self.link.upgrade() {
+            return Some(link);
         }
-        let h = Arc::new(Releaser(self.weak.upgrade()?));
-        self.releaser = Arc::downgrade(&h);
-        Some(h)
+        let link = Arc::new(Link::new(self.weak.upgrade()?, self.stream.tether()));
+        self.link = Arc::downgrade(&link);
+        Some(link)
+    }
+
+    /// The release hook for new buffers (their [`Link`]).
+    fn hook(&mut self) -> Option<Arc<dyn ReleaseHook>> {
+        self.link().map(|link| link as Arc<dyn ReleaseHook>)
     }
 
     fn on_answer(&mut self, answer: Answer) -> Result<(), CallError> {
@@ -767,13 +767,13 @@ impl Driver {
             return;
         }
         match replies::created_view(id, data_size, metadata.len() as u64, answer) {
-            Ok((view, data_len)) => match self.weak.upgrade() {
-                Some(commands) => {
+            Ok((view, data_len)) => match self.link() {
+                Some(link) => {
                     self.holds.acquire(id);
                     // If the caller is gone, the builder is dropped here and
                     // aborts the object.
                     let builder =
-                        AsyncObjectBuilder::new(id, view, data_len, metadata, digest, commands);
+                        AsyncObjectBuilder::new(id, view, data_len, metadata, digest, link);
                     let _ = reply.send(Ok(builder));
                 }
                 None => self.send_abort(id),

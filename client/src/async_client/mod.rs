@@ -34,6 +34,11 @@
 //!     gets a clone of the buffer. Checks and fetches of one round go out as
 //!     one batched Get.
 //!
+//! Buffers and builders hold a `Link` (`link.rs`): the way to the driver
+//! for their Release or Abort, and the request socket itself, so the
+//! connection (and the store's holds) outlives the driver if it stops
+//! first.
+//!
 //! All waiting (`as_future`, `as_futures`, `wait`, `get_timeout`, `get`)
 //! goes through the router; a pending future costs about 180 bytes of this
 //! process's heap (measured with 100,000 by `plasma-bench --only as-future`),
@@ -69,6 +74,7 @@ mod builder;
 mod command;
 mod driver;
 mod future;
+mod link;
 mod router;
 mod socket;
 mod subscribe;
@@ -185,6 +191,14 @@ pub struct AsyncStats {
 /// the last handle, buffer, builder and future is gone. Every method sends
 /// its request when called and returns a `Send + 'static` future; see the
 /// [module documentation](self) for what dropping each future does.
+///
+/// If the connection fails (the store goes away, or sends something this
+/// client cannot make sense of), every pending call gets that error and
+/// every later call fails at once with `Disconnected`; nothing more is
+/// written to the store. Buffers and builders stay valid: the socket, and
+/// with it the store's holds and this client's unsealed objects, stays
+/// open until the last of them is dropped (docs/design.md, the sharing
+/// contract).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {

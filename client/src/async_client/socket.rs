@@ -7,6 +7,9 @@
 //! write space on our socket and wakes the reactor for nothing (on a
 //! virtual machine, a cross-CPU wake-up per request).
 //!
+//! The stream itself is shared (an `Arc`) with every [`Tether`], so a
+//! connection can outlive the driver that reads it: see [`Tether`].
+//!
 //! tokio's registration with a chosen interest is an `unsafe fn` (its
 //! contract: the descriptor stays open and the same while registered);
 //! the two calls below are this crate's only unsafe code outside `mapping`.
@@ -15,13 +18,14 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 /// A non-blocking Unix stream socket driven by readiness.
 pub(crate) struct Socket {
-    read: AsyncFd<UnixStream>,
+    read: AsyncFd<Arc<UnixStream>>,
     /// A duplicate descriptor registered for writability while a write
     /// waits (an epoll registration is per descriptor, so this one can
     /// come and go without touching the readable one).
@@ -38,11 +42,20 @@ impl Socket {
     /// Takes over a standard stream, made non-blocking.
     pub(crate) fn from_std(stream: UnixStream) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
-        // SAFETY: descriptor ownership, docs/design.md: the AsyncFd owns
-        // `stream`, whose descriptor stays open and unchanged until the
-        // AsyncFd (which deregisters first) drops it.
-        let read = unsafe { AsyncFd::register_with_interest(stream, Interest::READABLE) }?;
+        // SAFETY: descriptor ownership, docs/design.md: the AsyncFd owns one
+        // `Arc` of `stream`, whose descriptor is closed only when the last
+        // `Arc` goes, so it stays open and unchanged at least until the
+        // AsyncFd (which deregisters first) drops its own.
+        let read =
+            unsafe { AsyncFd::register_with_interest(Arc::new(stream), Interest::READABLE) }?;
         Ok(Self { read, write: None })
+    }
+
+    /// A handle that keeps this socket open for as long as it lives.
+    pub(crate) fn tether(&self) -> Tether {
+        Tether {
+            _stream: Arc::clone(self.read.get_ref()),
+        }
     }
 
     /// The descriptor, for the syscalls themselves.
@@ -110,6 +123,19 @@ impl Socket {
     pub(crate) fn drained(&mut self) {
         self.write = None;
     }
+}
+
+/// Keeps a connection's socket open without reading or writing it.
+///
+/// The store ends a client's holds, and erases the objects it has not
+/// sealed, when the client's connection ends (docs/design.md, the sharing
+/// contract). So every view into memory lent over a connection holds a
+/// tether of that connection's socket: the socket closes only when the
+/// driver has stopped *and* the last such view is gone, whatever stopped
+/// the driver (a failed connection, a runtime shut down).
+#[derive(Clone, Debug)]
+pub(crate) struct Tether {
+    _stream: Arc<UnixStream>,
 }
 
 #[cfg(test)]
