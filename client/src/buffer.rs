@@ -127,8 +127,6 @@ impl fmt::Debug for ObjectBuffer {
 mod tests {
     use super::*;
     use crate::mapping::{Extent, Mapping};
-    use std::io::Write;
-    use std::os::fd::AsFd;
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -149,9 +147,7 @@ mod tests {
 
     #[test]
     fn slices_data_and_metadata_and_releases_once_after_last_clone() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"xxhello!metayy").unwrap();
-        let mapping = Arc::new(Mapping::new(file.as_fd(), 14).unwrap());
+        let mapping = Mapping::of_bytes(b"xxhello!metayy");
         let view = mapping.view(Extent { offset: 2, len: 10 }).unwrap();
         let hook = Arc::new(Recorder::default());
         let id = ObjectId::from_bytes([9; 20]);

@@ -228,7 +228,7 @@ impl Client {
             }
             Err(e) => {
                 conn.abort(id);
-                Err(CreateError::Protocol(e))
+                Err(e)
             }
         }
     }

@@ -87,15 +87,9 @@ pub(crate) fn seal_digest(
 mod tests {
     use super::*;
     use crate::mapping::{Extent, Mapping};
-    use std::io::Write;
-    use std::os::fd::AsFd;
-    use std::sync::Arc;
 
     fn view(len: usize) -> ViewMut {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&vec![0u8; len]).unwrap();
-        let mapping = Arc::new(Mapping::new(file.as_fd(), len).unwrap());
-        mapping
+        Mapping::of_bytes(&vec![0u8; len])
             .view_mut(Extent {
                 offset: 0,
                 len: len as u64,

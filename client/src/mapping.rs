@@ -5,11 +5,13 @@
 //! handed out only through [`Mapping::view`] / [`Mapping::view_mut`], which
 //! take an [`Extent`] and check it with the pure [`check_extent`]; every view
 //! holds an `Arc<Mapping>`, so the memory outlives every slice made from it.
+//! A [`View`] reads through a read-only mapping of the segment; only a
+//! [`ViewMut`] (a builder's) writes, through a second, writable one.
 #![allow(unsafe_code)]
 
 use std::ops::Range;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, OnceLock};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -68,39 +70,65 @@ pub(crate) fn check_extent(
     Ok(start..end_usize)
 }
 
-/// A shared, writable mapping of one store segment (`MAP_SHARED`,
-/// `PROT_READ | PROT_WRITE`). Unmapped when the last `Arc` goes.
+/// Why a writable view cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ViewMutError {
+    /// The extent does not lie inside the segment.
+    #[error(transparent)]
+    Extent(#[from] ExtentError),
+    /// The segment could not be mapped writable.
+    #[error("cannot map the store segment writable: {0}")]
+    Map(#[from] std::io::Error),
+}
+
+/// One store segment as this process maps it (`MAP_SHARED`): read-only
+/// (`PROT_READ`) for every view that only reads, and, from the first
+/// writable view on, a second, writable mapping of the same file for the
+/// builders of objects this process creates. A process that never creates
+/// an object has no writable mapping of shared memory at all. Both are
+/// unmapped when the last `Arc` goes.
 pub(crate) struct Mapping {
-    map: MmapRaw,
+    read: MmapRaw,
+    /// Made by the first [`view_mut`](Self::view_mut).
+    write: OnceLock<Arc<MmapRaw>>,
+    /// The segment file, kept for the writable mapping.
+    file: OwnedFd,
 }
 
 impl std::fmt::Debug for Mapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mapping")
-            .field("len", &self.map.len())
+            .field("len", &self.read.len())
+            .field("writable", &self.write.get().is_some())
             .finish()
     }
 }
 
 impl Mapping {
-    /// Maps the first `len` bytes of the segment file `fd`. The caller
-    /// checked that the file is at least `len` bytes long (a shorter file
-    /// would turn accesses past its end into SIGBUS) and closes `fd`
-    /// afterwards; the mapping does not need it.
-    pub(crate) fn new(fd: BorrowedFd<'_>, len: usize) -> std::io::Result<Self> {
+    /// Maps the first `len` bytes of the segment file `fd` read-only, and
+    /// keeps `fd` for a writable mapping later. The caller checked that the
+    /// file is at least `len` bytes long (a shorter file would turn accesses
+    /// past its end into SIGBUS).
+    pub(crate) fn new(fd: OwnedFd, len: usize) -> std::io::Result<Self> {
         if len == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "cannot map an empty segment",
             ));
         }
-        let map = MmapOptions::new().len(len).map_raw(fd.as_raw_fd())?;
-        Ok(Self { map })
+        let read = MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(fd.as_raw_fd())?;
+        Ok(Self {
+            read,
+            write: OnceLock::new(),
+            file: fd,
+        })
     }
 
     /// Length of the mapping in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.read.len()
     }
 
     /// A read-only view of `extent`.
@@ -117,12 +145,26 @@ impl Mapping {
     /// `Client::create`) and never for an extent obtained any other way, so
     /// the returned `ViewMut` is the only handle to those bytes in this
     /// process until it becomes a `View` at seal.
-    pub(crate) fn view_mut(self: &Arc<Self>, extent: Extent) -> Result<ViewMut, ExtentError> {
+    pub(crate) fn view_mut(self: &Arc<Self>, extent: Extent) -> Result<ViewMut, ViewMutError> {
         let range = check_extent(extent, self.len())?;
         Ok(ViewMut {
+            write: self.writable()?,
             mapping: Arc::clone(self),
             range,
         })
+    }
+
+    /// The writable mapping, made on first use.
+    fn writable(&self) -> std::io::Result<Arc<MmapRaw>> {
+        if let Some(map) = self.write.get() {
+            return Ok(Arc::clone(map));
+        }
+        let map = MmapOptions::new()
+            .len(self.len())
+            .map_raw(self.file.as_raw_fd())?;
+        // Two threads may race here: the first mapping set wins, the other
+        // is unmapped at once.
+        Ok(Arc::clone(self.write.get_or_init(|| Arc::new(map))))
     }
 }
 
@@ -134,24 +176,29 @@ pub(crate) struct View {
 }
 
 impl View {
-    /// The bytes of the extent.
+    /// The bytes of the extent, through the read-only mapping.
     pub(crate) fn bytes(&self) -> &[u8] {
         let len = self.range.end - self.range.start;
-        // SAFETY: the sharing contract in docs/design.md. `range` was checked
-        // by `check_extent` to lie inside the mapping, which stays mapped
-        // while `self.mapping` (an Arc) lives, i.e. longer than the returned
-        // borrow. The extent belongs to a sealed object this connection holds:
-        // nobody writes it after seal, and the store does not reuse it while
-        // our hold lives (the hold is released only after this view is gone).
-        unsafe { std::slice::from_raw_parts(self.mapping.map.as_ptr().add(self.range.start), len) }
+        // SAFETY: the sharing contract in docs/design.md (rules 2 to 4).
+        // `range` was checked by `check_extent` to lie inside the mapping,
+        // which stays mapped while `self.mapping` (an Arc) lives, i.e.
+        // longer than the returned borrow. The extent belongs to a sealed
+        // object this connection holds: nobody writes it after seal, the
+        // store does not reuse it while our hold lives (released only after
+        // this view is gone), and the hold lives while the connection does,
+        // which this view's owner keeps open. The mapping is `PROT_READ`:
+        // nothing in this process can write through it.
+        unsafe { std::slice::from_raw_parts(self.mapping.read.as_ptr().add(self.range.start), len) }
     }
 }
 
 /// A checked, writable window into a mapping, owned by exactly one
-/// `ObjectBuilder`. Keeps the mapping alive.
+/// builder. Keeps the mapping, and its writable twin, alive.
 #[derive(Debug)]
 pub(crate) struct ViewMut {
     mapping: Arc<Mapping>,
+    /// `mapping`'s writable mapping.
+    write: Arc<MmapRaw>,
     range: Range<usize>,
 }
 
@@ -159,16 +206,18 @@ impl ViewMut {
     /// The bytes of the extent, writable.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.range.end - self.range.start;
-        // SAFETY: the sharing contract in docs/design.md. `range` was checked
-        // by `check_extent`; the mapping stays mapped while `self.mapping`
-        // lives. Only the creating client writes an extent, and only before
-        // seal: this ViewMut is the single handle to a freshly created,
-        // unsealed object (see `Mapping::view_mut`), the store never touches
-        // the region, and no reader can obtain it before seal (a Get treats
-        // unsealed objects as absent). `&mut self` makes the slice unique
-        // within this process.
+        // SAFETY: the sharing contract in docs/design.md (rules 1 and 4).
+        // `range` was checked by `check_extent` against the segment's
+        // length, which is also `write`'s; `write` stays mapped while this
+        // view holds it. Only the creating client writes an extent, and
+        // only before seal: this ViewMut is the single handle to a freshly
+        // created, unsealed object (see `Mapping::view_mut`), the store
+        // never touches the region, no reader can obtain it before seal (a
+        // Get treats unsealed objects as absent), and the object lives while
+        // the connection does, which the builder keeps open. `&mut self`
+        // makes the slice unique within this process.
         unsafe {
-            std::slice::from_raw_parts_mut(self.mapping.map.as_mut_ptr().add(self.range.start), len)
+            std::slice::from_raw_parts_mut(self.write.as_mut_ptr().add(self.range.start), len)
         }
     }
 
@@ -178,7 +227,7 @@ impl ViewMut {
         // SAFETY: the sharing contract in docs/design.md. Same extent and
         // lifetime argument as `bytes_mut`; `&self` excludes a live `&mut`
         // slice from this ViewMut, and nobody else writes the extent.
-        unsafe { std::slice::from_raw_parts(self.mapping.map.as_ptr().add(self.range.start), len) }
+        unsafe { std::slice::from_raw_parts(self.write.as_ptr().add(self.range.start), len) }
     }
 
     /// A handle that maps (faults in) the pages under `within` (relative
@@ -188,12 +237,13 @@ impl ViewMut {
         let start = self.range.start + within.start.min(self.range.len());
         let end = self.range.start + within.end.min(self.range.len());
         Prefault {
-            mapping: Arc::clone(&self.mapping),
+            write: Arc::clone(&self.write),
             range: start..end.max(start),
         }
     }
 
-    /// Gives up write access (at seal).
+    /// Gives up write access (at seal): the sealed object is read through
+    /// the read-only mapping from now on.
     pub(crate) fn into_view(self) -> View {
         View {
             mapping: self.mapping,
@@ -208,7 +258,7 @@ impl ViewMut {
 /// the copy itself. Holds the mapping alive.
 #[derive(Debug)]
 pub(crate) struct Prefault {
-    mapping: Arc<Mapping>,
+    write: Arc<MmapRaw>,
     range: Range<usize>,
 }
 
@@ -216,11 +266,22 @@ impl Prefault {
     /// Maps the range. Best effort: kernels before 5.14 refuse the advice,
     /// and then the writer takes the faults itself.
     pub(crate) fn run(&self) {
-        let _ = self.mapping.map.advise_range(
+        let _ = self.write.advise_range(
             memmap2::Advice::PopulateWrite,
             self.range.start,
             self.range.len(),
         );
+    }
+}
+
+#[cfg(test)]
+impl Mapping {
+    /// A mapping of a temporary file holding `bytes` (tests).
+    pub(crate) fn of_bytes(bytes: &[u8]) -> Arc<Self> {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        Arc::new(Self::new(file.into(), bytes.len()).unwrap())
     }
 }
 
@@ -273,7 +334,8 @@ mod tests {
     fn views_read_what_a_writable_view_wrote_and_see_the_file() {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&[7u8; 8192]).unwrap();
-        let mapping = Arc::new(Mapping::new(file.as_fd(), 8192).unwrap());
+        let fd = || file.as_fd().try_clone_to_owned().unwrap();
+        let mapping = Arc::new(Mapping::new(fd(), 8192).unwrap());
         assert_eq!(mapping.len(), 8192);
 
         let mut w = mapping.view_mut(ext(4096, 5)).unwrap();
@@ -283,26 +345,47 @@ mod tests {
         assert_eq!(r.bytes(), b"hello");
 
         // A second, independent mapping of the same file sees the write.
-        let other = Arc::new(Mapping::new(file.as_fd(), 8192).unwrap());
+        let other = Arc::new(Mapping::new(fd(), 8192).unwrap());
         assert_eq!(other.view(ext(4096, 5)).unwrap().bytes(), b"hello");
         assert_eq!(other.view(ext(4101, 1)).unwrap().bytes(), &[7u8]);
         assert!(other.view(ext(8190, 3)).is_err());
+        assert!(matches!(
+            other.view_mut(ext(8190, 3)),
+            Err(ViewMutError::Extent(_))
+        ));
+    }
+
+    #[test]
+    fn readers_and_writers_go_through_different_mappings() {
+        let mapping = Mapping::of_bytes(&[0u8; 4096]);
+        let reader = mapping.view(ext(64, 8)).unwrap();
+        assert!(
+            mapping.write.get().is_none(),
+            "reading maps nothing writable"
+        );
+        let mut writer = mapping.view_mut(ext(64, 8)).unwrap();
+        writer.bytes_mut().copy_from_slice(b"12345678");
+        assert_ne!(reader.bytes().as_ptr(), writer.bytes().as_ptr());
+        assert_eq!(reader.bytes(), b"12345678");
+        // The writable mapping is made once and shared by every writer.
+        let second = mapping.view_mut(ext(0, 8)).unwrap();
+        assert!(Arc::ptr_eq(&second.write, &writer.write));
+        // Sealed, the object is read through the read-only mapping.
+        let sealed = writer.into_view();
+        assert_eq!(sealed.bytes().as_ptr(), reader.bytes().as_ptr());
     }
 
     #[test]
     fn view_keeps_mapping_alive() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"abcdef").unwrap();
-        let mapping = Arc::new(Mapping::new(file.as_fd(), 6).unwrap());
+        let mapping = Mapping::of_bytes(b"abcdef");
         let view = mapping.view(ext(2, 3)).unwrap();
         drop(mapping);
-        drop(file);
         assert_eq!(view.bytes(), b"cde");
     }
 
     #[test]
     fn empty_mapping_is_refused() {
         let file = tempfile::tempfile().unwrap();
-        assert!(Mapping::new(file.as_fd(), 0).is_err());
+        assert!(Mapping::new(file.into(), 0).is_err());
     }
 }

@@ -2,12 +2,14 @@
 //! [`Client`](crate::Client) and the [`AsyncClient`](crate::AsyncClient)
 //! share. Pure functions of the request's arguments and the decoded reply.
 
+use std::sync::Arc;
+
 use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, Reply};
 
 use crate::client::DeleteOutcome;
 use crate::connection::{object_extent, unexpected, Answer};
 use crate::error::{ContainsError, CreateError, DeleteError, EvictError, ListError, ProtocolError};
-use crate::mapping::{View, ViewMut};
+use crate::mapping::{Extent, Mapping, View, ViewMut, ViewMutError};
 
 /// The store's verdict on a CreateRequest: `Ok` when it created the object
 /// (which the caller must then check with [`created_view`]).
@@ -23,9 +25,6 @@ pub(crate) fn create_verdict(reply: &Reply) -> Result<(), CreateError> {
     }
 }
 
-/// The writable view of an object the store says it created, after checking
-/// that the reply describes what was asked for. On `Err` the caller aborts
-/// the object (the store did create it).
 /// The view of an object the store pushed (our ObjectReady), and its data
 /// length.
 pub(crate) fn pushed_view(answer: &Answer) -> Result<(ObjectId, View, usize), ProtocolError> {
@@ -42,12 +41,35 @@ pub(crate) fn pushed_view(answer: &Answer) -> Result<(ObjectId, View, usize), Pr
     Ok((*id, view, data_len))
 }
 
+/// The writable view of an object the store says it created, after checking
+/// that the reply describes what was asked for. On `Err` the caller aborts
+/// the object (the store did create it).
 pub(crate) fn created_view(
     id: ObjectId,
     data_size: u64,
     metadata_size: u64,
     answer: &Answer,
-) -> Result<(ViewMut, usize), ProtocolError> {
+) -> Result<(ViewMut, usize), CreateError> {
+    let (mapping, extent, data_len) =
+        created_extent(id, data_size, metadata_size, answer).map_err(CreateError::Protocol)?;
+    let view = mapping.view_mut(extent).map_err(|e| match e {
+        ViewMutError::Extent(e) => CreateError::Protocol(e.into()),
+        ViewMutError::Map(source) => CreateError::Io {
+            op: "map the store segment writable",
+            source,
+        },
+    })?;
+    Ok((view, data_len))
+}
+
+/// The segment, extent and data length of the created object, checked
+/// against the request.
+fn created_extent(
+    id: ObjectId,
+    data_size: u64,
+    metadata_size: u64,
+    answer: &Answer,
+) -> Result<(&Arc<Mapping>, Extent, usize), ProtocolError> {
     let Reply::Create {
         id: got, object, ..
     } = &answer.reply
@@ -69,8 +91,7 @@ pub(crate) fn created_view(
         ));
     }
     let (extent, data_len) = object_extent(object)?;
-    let view = answer.segment(object.segment_index)?.view_mut(extent)?;
-    Ok((view, data_len))
+    Ok((answer.segment(object.segment_index)?, extent, data_len))
 }
 
 /// The outcome of a CreateAndSealRequest.

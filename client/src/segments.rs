@@ -4,10 +4,11 @@
 //! so a client with several connections receives the same file several
 //! times. `fstat` tells whether a received fd is a file we already mapped
 //! (same `st_dev`/`st_ino`); if so the existing mapping is reused and the fd
-//! closed, so each segment is mapped once per process-wide `Client`.
+//! closed, so each segment is mapped once per process-wide `Client`
+//! (read-only; and writable once more, by the first create).
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::lock;
@@ -45,7 +46,8 @@ pub(crate) struct FileRegistry {
 impl FileRegistry {
     /// Maps the segment `fd` announced with `mmap_size` (the client maps
     /// `mmap_size - 8` bytes, protocol.md §7), or returns the existing
-    /// mapping of the same file. Consumes (closes) `fd` either way.
+    /// mapping of the same file. Consumes `fd` either way: the new mapping
+    /// keeps it (for its writable twin, `mapping.rs`), else it is closed.
     pub(crate) fn map(&self, fd: OwnedFd, mmap_size: i64) -> Result<Arc<Mapping>, MapError> {
         let len = mapping_len(mmap_size)?;
         let stat = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(std::io::Error::from)?;
@@ -63,7 +65,7 @@ impl FileRegistry {
                 return Ok(existing);
             }
         }
-        let mapping = Arc::new(Mapping::new(fd.as_fd(), len)?);
+        let mapping = Arc::new(Mapping::new(fd, len)?);
         files.retain(|_, weak| weak.strong_count() > 0);
         files.insert(key, Arc::downgrade(&mapping));
         Ok(mapping)
@@ -83,6 +85,7 @@ pub(crate) fn mapping_len(mmap_size: i64) -> Result<usize, MapError> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::fd::AsFd;
 
     fn segment_file(len: usize) -> std::fs::File {
         let mut file = tempfile::tempfile().unwrap();

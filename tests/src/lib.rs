@@ -8,6 +8,7 @@
 //!   that send what no well-behaved client would.
 //! * [`pattern`]/[`crc32`]: deterministic object contents both processes can
 //!   produce and check.
+//! * [`permissions_of`]: how this process has mapped some bytes.
 //!
 //! ```no_run
 //! use plasma_e2e::TestStore;
@@ -17,6 +18,7 @@
 
 mod bins;
 mod data;
+mod maps;
 mod process;
 pub mod pyenv;
 mod raw;
@@ -25,6 +27,7 @@ mod wait;
 
 pub use bins::bin_path;
 pub use data::{crc32, pattern};
+pub use maps::permissions_of;
 pub use process::{run_bounded, wait_timeout, ClientProcess};
 pub use raw::{frame, frame_with_len, RawConnection};
 pub use store::{TestStore, TestStoreBuilder};

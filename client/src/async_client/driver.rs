@@ -780,7 +780,7 @@ impl Driver {
             },
             Err(e) => {
                 self.send_abort(id);
-                let _ = reply.send(Err(CreateError::Protocol(e)));
+                let _ = reply.send(Err(e));
             }
         }
     }

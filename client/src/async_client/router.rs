@@ -235,11 +235,7 @@ mod tests {
 
     fn buffer(id: ObjectId, hook: Arc<Releases>) -> ObjectBuffer {
         use crate::mapping::{Extent, Mapping};
-        use std::io::Write;
-        use std::os::fd::AsFd;
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"0123456789").unwrap();
-        let mapping = Arc::new(Mapping::new(file.as_fd(), 10).unwrap());
+        let mapping = Mapping::of_bytes(b"0123456789");
         let view = mapping.view(Extent { offset: 2, len: 3 }).unwrap();
         ObjectBuffer::new(id, view, 3, hook)
     }
