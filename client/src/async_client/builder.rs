@@ -8,8 +8,7 @@ use std::sync::Arc;
 use plasma_protocol::ObjectId;
 use tokio::sync::oneshot;
 
-use super::command::Command;
-use super::link::Link;
+use super::command::{Command, Link};
 use crate::digest::DataHasher;
 use crate::error::SealError;
 use crate::fill;

@@ -1,13 +1,22 @@
-//! The messages handles send to the driver task, and what the driver
-//! remembers about each request it has written (replies come back strictly
-//! in request order: the protocol has no request ids).
+//! The messages handles, buffers, builders and futures send to the driver
+//! task (`driver/commands.rs` says what each does), and the [`Link`] that
+//! buffers and builders send theirs through.
+//!
+//! A `Link` is the async twin of the blocking client's `Arc<Connection>`
+//! in its views (`connection.rs`): there a failed connection is only given
+//! up and its socket closes with the last view; here the driver stops on
+//! failure, and the views' [`Tether`] keeps the socket, and so the store's
+//! holds and our unsealed objects, until the last view is gone.
 
 use plasma_protocol::{Digest, MessageType, ObjectId, Reply};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::builder::AsyncObjectBuilder;
 use super::future::Waiter;
+use super::socket::Tether;
 use super::AsyncStats;
+use crate::buffer::ReleaseHook;
 use crate::error::{AsFutureError, CallError, CreateError, SealError};
 use crate::mapping::ViewMut;
 use crate::ObjectBuffer;
@@ -66,73 +75,31 @@ pub(crate) enum Command {
     UsePushes,
 }
 
-/// A request written to the store whose reply has not been read yet.
-pub(crate) enum Expect {
-    Reply {
-        expected: MessageType,
-        reply: ReplyTo<Result<Reply, CallError>>,
-    },
-    Create {
-        id: ObjectId,
-        data_size: u64,
-        metadata: Vec<u8>,
-        digest: bool,
-        reply: ReplyTo<Result<AsyncObjectBuilder, CreateError>>,
-    },
-    Seal {
-        id: ObjectId,
-        view: ViewMut,
-        data_len: usize,
-        reply: ReplyTo<Result<ObjectBuffer, SealError>>,
-    },
-    /// A caller's `try_get`.
-    Get {
-        ids: Vec<ObjectId>,
-        distinct: Vec<ObjectId>,
-        reply: ReplyTo<Result<Vec<Option<ObjectBuffer>>, CallError>>,
-    },
-    /// The router's check or fetch of awaited ids (each once), written as
-    /// the driver's `seq`-th release-or-fetch frame.
-    Fetch {
-        ids: Vec<ObjectId>,
-        seq: u64,
-    },
-    Abort {
-        id: ObjectId,
-    },
-    /// Our UnawaitRequest (its reply names the registrations it removed).
-    Unawait,
+/// A view's hold on its connection. One per driver at a time, shared by
+/// every buffer and builder it hands out.
+pub(crate) struct Link {
+    commands: UnboundedSender<Command>,
+    _socket: Tether,
 }
 
-impl Expect {
-    /// The reply type this request calls for.
-    pub(crate) fn expected(&self) -> MessageType {
-        match self {
-            Expect::Reply { expected, .. } => *expected,
-            Expect::Create { .. } => MessageType::CreateReply,
-            Expect::Seal { .. } => MessageType::SealReply,
-            Expect::Get { .. } | Expect::Fetch { .. } => MessageType::GetReply,
-            Expect::Abort { .. } => MessageType::AbortReply,
-            Expect::Unawait => MessageType::UnawaitReply,
+impl Link {
+    pub(crate) fn new(commands: UnboundedSender<Command>, socket: Tether) -> Self {
+        Self {
+            commands,
+            _socket: socket,
         }
     }
 
-    /// Tells the caller (if any) that the request failed with `err`.
-    pub(crate) fn fail(self, err: CallError) {
-        match self {
-            Expect::Reply { reply, .. } => {
-                let _ = reply.send(Err(err));
-            }
-            Expect::Create { reply, .. } => {
-                let _ = reply.send(Err(err.into()));
-            }
-            Expect::Seal { reply, .. } => {
-                let _ = reply.send(Err(err.into()));
-            }
-            Expect::Get { reply, .. } => {
-                let _ = reply.send(Err(err));
-            }
-            Expect::Fetch { .. } | Expect::Abort { .. } | Expect::Unawait => {}
-        }
+    /// Hands `cmd` to the driver; if the driver has stopped, the command is
+    /// dropped (its reply sender tells the caller `Disconnected`), and
+    /// nothing is written.
+    pub(crate) fn send(&self, cmd: Command) {
+        let _ = self.commands.send(cmd);
+    }
+}
+
+impl ReleaseHook for Link {
+    fn release(&self, id: ObjectId) {
+        self.send(Command::Release(id));
     }
 }

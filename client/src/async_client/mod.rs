@@ -34,7 +34,7 @@
 //!     gets a clone of the buffer. Checks and fetches of one round go out as
 //!     one batched Get.
 //!
-//! Buffers and builders hold a `Link` (`link.rs`): the way to the driver
+//! Buffers and builders hold a `Link` (`command.rs`): the way to the driver
 //! for their Release or Abort, and the request socket itself, so the
 //! connection (and the store's holds) outlives the driver if it stops
 //! first.
@@ -74,7 +74,6 @@ mod builder;
 mod command;
 mod driver;
 mod future;
-mod link;
 mod router;
 mod socket;
 mod subscribe;
