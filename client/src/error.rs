@@ -428,7 +428,9 @@ pub enum AsFutureError {
     /// wait.
     #[error("the async client's waiting machinery was shut down")]
     Shutdown,
-    /// The store is gone (or the client's runtime shut down its I/O task).
+    /// The store is gone, the client's connection failed earlier (an
+    /// [`AsyncClient`](crate::AsyncClient) does not reconnect), or the
+    /// client's runtime shut down its I/O task.
     #[error("store disconnected")]
     Disconnected,
     /// The store sent something this client cannot make sense of; the
