@@ -5,7 +5,8 @@
 //!
 //! # Design
 //!
-//! One task per client, the *driver* (`driver.rs`), owns the sockets:
+//! One task per client, the *driver* (`driver/`, a file per job), owns the
+//! sockets:
 //!
 //! * **one request connection**: handles send it commands on an unbounded
 //!   channel (with a oneshot for the answer); it writes requests in arrival
