@@ -408,19 +408,20 @@ async fn an_async_client_that_gives_up_its_connection_keeps_it_open_until_its_la
         Err(CreateError::Disconnected)
     ));
 
-    // The views stay usable: the builder writes its own object, which the
-    // store still keeps for this connection.
+    // The views stay usable, and each alone keeps the connection: the
+    // buffer reads its object, the builder writes its own, which the store
+    // still keeps for this connection.
+    drop(client);
+    assert_eq!(buffer.data(), b"abc");
+    drop(buffer);
+    assert_eq!(store.peer(Duration::ZERO), Peer::Open, "the builder lives");
     builder.data_mut().copy_from_slice(b"late");
     let mut written = [0u8; 4];
     file.read_exact_at(&mut written, 0).unwrap();
     assert_eq!(&written, b"late");
-    drop(client);
+
     let sealed = promptly(builder.seal()).await;
     assert!(matches!(sealed, Err(SealError::Disconnected)));
-    assert_eq!(buffer.data(), b"abc");
-    assert_eq!(store.peer(Duration::ZERO), Peer::Open, "the buffer lives");
-
-    drop(buffer);
     assert_eq!(
         store.peer(Duration::from_secs(10)),
         Peer::Closed,
