@@ -80,6 +80,8 @@ pub enum ClientKind {
     Cpp,
     /// pyarrow 11's Python client.
     Python,
+    /// Our Python package, plasma_store (python/), in a child process.
+    PythonOurs,
     /// No store: a physical anchor.
     Anchor,
 }
@@ -179,6 +181,8 @@ pub enum Target {
     RatioAtLeast(f64),
     /// Our median must be at most this (in the row's unit).
     AtMost(f64),
+    /// The row's ratio must be at most this.
+    RatioAtMost(f64),
 }
 
 /// One line of the results table.
@@ -237,6 +241,32 @@ impl Row {
         row
     }
 
+    /// A row of ours alone (no Plasma 11 figure), judged on our median.
+    pub fn alone(
+        id: &str,
+        title: String,
+        placement: Option<Placement>,
+        unit: Unit,
+        ours: Contender,
+        target: Option<Target>,
+    ) -> Row {
+        let mut row = Row {
+            id: id.into(),
+            title,
+            placement,
+            unit,
+            ours,
+            plasma: None,
+            ratio: None,
+            ratio_of: String::new(),
+            target,
+            met: None,
+            note: String::new(),
+        };
+        row.judge();
+        row
+    }
+
     /// Sets `ratio` to ours' median over `anchor` (named `anchor_name`).
     pub fn against_anchor(mut self, anchor_name: &str, anchor: f64) -> Row {
         self.ratio = Some(self.ours.summary.median / anchor);
@@ -257,6 +287,7 @@ impl Row {
     fn judge(&mut self) {
         self.met = match self.target {
             Some(Target::RatioAtLeast(x)) => self.ratio.map(|r| r >= x),
+            Some(Target::RatioAtMost(x)) => self.ratio.map(|r| r <= x),
             Some(Target::AtMost(x)) => Some(self.ours.summary.median <= x),
             None => None,
         };
@@ -280,6 +311,10 @@ impl Row {
             Some(Target::RatioAtLeast(x)) => match self.ratio_of.strip_prefix("ours/") {
                 Some("Plasma") | None => format!("≥ {x}×"),
                 Some(anchor) => format!("≥ {x}× {anchor}"),
+            },
+            Some(Target::RatioAtMost(x)) => match self.ratio_of.strip_prefix("ours/") {
+                Some("Plasma") | None => format!("≤ {x}×"),
+                Some(other) => format!("≤ {x}× {other}"),
             },
             Some(Target::AtMost(x)) => {
                 let sep = if self.unit == Unit::Factor { "" } else { " " };
