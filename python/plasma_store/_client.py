@@ -105,14 +105,14 @@ class PlasmaClient:
         ``(None, None)`` for a missing object."""
         found = self._native.get_buffers(_ids(object_ids), timeout_ms)
         if not with_meta:
-            return [None if f is None else self._wrap(f[0]) for f in found]
-        return [(None, None) if f is None else (f[1].to_pybytes(), self._wrap(f[0])) for f in found]
+            return [self._wrap(f) for f in found] if self._arrow is not None else found
+        return [(None, None) if f is None else (f.metadata().to_pybytes(), self._wrap(f)) for f in found]
 
     def get_metadata(self, object_ids: Sequence[ObjectID], timeout_ms: int = -1) -> list[Any]:
         """The metadata buffers of ``object_ids``, as :meth:`get_buffers`
         returns data buffers."""
         found = self._native.get_buffers(_ids(object_ids), timeout_ms)
-        return [None if f is None else self._wrap(f[1]) for f in found]
+        return [None if f is None else self._wrap(f.metadata()) for f in found]
 
     def put_raw_buffer(
         self,
@@ -189,7 +189,7 @@ class PlasmaClient:
         if isinstance(object_ids, ObjectID):
             return self.get([object_ids], timeout_ms)[0]
         found = self._native.get_buffers(_ids(object_ids), timeout_ms)
-        return [ObjectNotAvailable if f is None else _value_of(f[0], f[1]) for f in found]
+        return [ObjectNotAvailable if f is None else _value_of(f) for f in found]
 
     def contains(self, object_id: ObjectID) -> bool:
         """Whether the store holds a sealed object with this id."""
@@ -270,9 +270,9 @@ class PlasmaClient:
         return f"PlasmaClient({self.store_socket_name!r})"
 
 
-def _value_of(data: PlasmaBuffer, metadata: PlasmaBuffer) -> Any:
-    """The value in an object ``put`` wrote."""
-    meta = memoryview(metadata)
+def _value_of(data: PlasmaBuffer) -> Any:
+    """The value in an object ``put`` wrote (given its data buffer)."""
+    meta = memoryview(data.metadata())
     if not _values.is_value(meta):
         raise PlasmaFormatError(
             f"object {data.object_id.hex()} was not written by put() "

@@ -116,8 +116,8 @@ class _LoopWatch:
             self._fail(e)
             return
         self._watch_writable()
-        for data, metadata, waiters in ready:
-            _resolve(data, metadata, waiters)
+        for data, waiters in ready:
+            _resolve(data, waiters)
 
     def _watch_writable(self) -> None:
         loop = self._loop()
@@ -163,7 +163,7 @@ class _LoopWatch:
                     pass
 
 
-def _resolve(data: PlasmaBuffer, metadata: PlasmaBuffer, waiters: list[tuple[asyncio.Future[Any], bool]]) -> None:
+def _resolve(data: PlasmaBuffer, waiters: list[tuple[asyncio.Future[Any], bool]]) -> None:
     """Resolves the futures of one sealed object, decoding its value once
     for all that want the value."""
     decoded = False
@@ -178,7 +178,7 @@ def _resolve(data: PlasmaBuffer, metadata: PlasmaBuffer, waiters: list[tuple[asy
         if not decoded:
             decoded = True
             try:
-                value = _value_of(data, metadata)
+                value = _value_of(data)
             except Exception as e:  # the object is not a value: say why
                 error = e
         if error is not None:

@@ -273,12 +273,20 @@ impl PlasmaBuffer {
     }
 
     /// A copy of the bytes.
-    fn to_pybytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
-        let view = PyMemoryView::from(slf.as_any())?;
-        Ok(PyBytes::new(
-            slf.py(),
-            &view.call_method0("tobytes")?.extract::<Vec<u8>>()?,
-        ))
+    fn to_pybytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut stage = self.state.stage();
+        let (ptr, len, _) = memory(&mut stage, self.part)
+            .ok_or_else(|| PyBufferError::new_err("the object is being sealed or was aborted"))?;
+        // SAFETY: `ptr..ptr+len` is the object's memory, kept mapped by the
+        // builder or buffer `stage` holds, locked for the copy (the copy
+        // calls no Python code that could reach this object).
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.cast_const(), len) };
+        Ok(PyBytes::new(py, bytes))
+    }
+
+    /// The object's metadata, as a buffer of the same object (zero-copy).
+    fn metadata(&self) -> PlasmaBuffer {
+        PlasmaBuffer::new(Arc::clone(&self.state), Part::Metadata)
     }
 
     /// ``buf[i]`` is the byte at ``i``; ``buf[a:b]`` a zero-copy memoryview.

@@ -22,11 +22,6 @@ use crate::errors::{plasma_error, Kind, ToPyErr};
 use crate::fork::{check_owner, ForkGuard};
 use crate::id::{ids_of, PyObjectId};
 
-/// Objects smaller than this are put with one CreateAndSeal request (the
-/// bytes travel inline through the socket); larger ones are created, copied
-/// into shared memory and sealed.
-const INLINE_PUT: usize = 64 << 10;
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -137,12 +132,6 @@ impl NativeClient {
         let id = object_id.0;
         let data = SourceBytes::new(data)?;
         let metadata = SourceBytes::new(metadata)?;
-        // Small requests: the round trip costs more than the GIL dance.
-        if data.len() + metadata.len() <= INLINE_PUT {
-            return client
-                .create_and_seal(id, data.as_slice(), metadata.as_slice())
-                .map_err(ToPyErr::to_py);
-        }
         let (d, m) = (data.share(), metadata.share());
         let outcome = py.detach(move || client.create_and_seal(id, d.as_slice(), m.as_slice()));
         drop((data, metadata));
@@ -247,7 +236,7 @@ impl NativeClient {
         py: Python<'_>,
         object_ids: Vec<PyRef<'_, PyObjectId>>,
         timeout_ms: i64,
-    ) -> PyResult<Vec<Option<(PlasmaBuffer, PlasmaBuffer)>>> {
+    ) -> PyResult<Vec<Option<PlasmaBuffer>>> {
         let client = self.client()?;
         let ids = ids_of(&object_ids);
         let found = py
@@ -268,10 +257,7 @@ impl NativeClient {
                         .entry(buf.id())
                         .or_insert_with(|| ObjectState::sealed(buf))
                         .clone();
-                    (
-                        PlasmaBuffer::new(Arc::clone(&state), Part::Data),
-                        PlasmaBuffer::new(state, Part::Metadata),
-                    )
+                    PlasmaBuffer::new(state, Part::Data)
                 })
             })
             .collect())

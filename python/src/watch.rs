@@ -32,9 +32,9 @@ impl Pending for PyWaiter {
     }
 }
 
-/// A sealed object's data and metadata buffers, and the futures (with
-/// their `raw` flag) it resolves.
-type ReadyRow = (PlasmaBuffer, PlasmaBuffer, Vec<(Py<PyAny>, bool)>);
+/// A sealed object's data buffer, and the futures (with their `raw` flag)
+/// it resolves.
+type ReadyRow = (PlasmaBuffer, Vec<(Py<PyAny>, bool)>);
 
 /// The waiting machinery of one event loop (see the module doc).
 #[pyclass(module = "plasma_store._native")]
@@ -109,10 +109,8 @@ impl NativeWatcher {
         Ok(ready
             .into_iter()
             .map(|r| {
-                let state = ObjectState::sealed(r.buffer);
                 (
-                    PlasmaBuffer::new(state.clone(), Part::Data),
-                    PlasmaBuffer::new(state, Part::Metadata),
+                    PlasmaBuffer::new(ObjectState::sealed(r.buffer), Part::Data),
                     r.waiters.into_iter().map(|w| (w.future, w.raw)).collect(),
                 )
             })

@@ -37,6 +37,7 @@ def test_a_created_object_is_writable_until_sealed_then_read_only(client):
     assert meta == b"meta" and data.to_pybytes() == b"hello"
     assert memoryview(data).readonly
     assert client.get_metadata([oid])[0].to_pybytes() == b"meta"
+    assert data.metadata().to_pybytes() == b"meta" and data.metadata().object_id == oid
 
 
 def test_values_round_trip_and_arrays_come_back_as_read_only_views(client):
