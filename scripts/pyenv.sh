@@ -27,24 +27,7 @@ marker="$venv/.pyenv-ok"
 # The marker records what was installed, so changing the list reinstalls.
 want="${REQUIREMENTS[*]}"
 
-installed() {
-    [[ -x "$py" && -f "$marker" && "$(cat "$marker")" == "$want" ]]
-}
-
-if installed; then
-    echo "$py"
-    exit 0
-fi
-
-command -v flock >/dev/null 2>&1 || die "flock(1) is needed (util-linux)"
-
-lock_venv "$venv" || die "cannot lock $venv/.lock"
-
-# Another caller may have finished while we waited for the lock.
-if installed; then
-    echo "$py"
-    exit 0
-fi
+exit_if_installed_else_lock "$venv" "$marker" "$want"
 
 base="$(find_python311)" ||
     die "Python 3.11 is needed (pyarrow 11 has wheels up to 3.11): neither python3.11 nor a 3.11 python3 was found"
@@ -66,6 +49,5 @@ for need in ("libplasma.so.1100", "include/plasma/client.h", "tests/test_plasma.
         sys.exit("pyarrow wheel lacks %s" % need)
 EOF
 
-tmp="$marker.tmp.$$"
-printf '%s' "$want" >"$tmp" && mv -f "$tmp" "$marker" || die "cannot write $marker"
+venv_mark "$marker" "$want" || die "cannot write $marker"
 echo "$py"

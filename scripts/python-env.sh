@@ -49,21 +49,7 @@ sources_hash() {
 
 want="${REQUIREMENTS[*]} $(sources_hash)"
 
-installed() {
-    [[ -x "$py" && -f "$marker" && "$(cat "$marker")" == "$want" ]]
-}
-
-if installed; then
-    echo "$py"
-    exit 0
-fi
-
-command -v flock >/dev/null 2>&1 || die "flock(1) is needed (util-linux)"
-lock_venv "$venv" || die "cannot lock $venv/.lock"
-if installed; then
-    echo "$py"
-    exit 0
-fi
+exit_if_installed_else_lock "$venv" "$marker" "$want"
 
 base="$(find_python311)" ||
     die "Python 3.11 is needed: neither python3.11 nor a 3.11 python3 was found"
@@ -96,6 +82,5 @@ if out.returncode != 0 or "-s <SOCKET>" not in out.stdout:
     sys.exit("the plasma-store console script does not run the daemon:\n" + out.stdout + out.stderr)
 PY
 
-tmp="$marker.tmp.$$"
-printf '%s' "$want" >"$tmp" && mv -f "$tmp" "$marker" || die "cannot write $marker"
+venv_mark "$marker" "$want" || die "cannot write $marker"
 echo "$py"

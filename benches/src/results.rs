@@ -224,19 +224,11 @@ impl Row {
         target: Option<Target>,
     ) -> Row {
         let ratio = ours.summary.median / plasma.summary.median;
-        let mut row = Row {
-            id: id.into(),
-            title,
-            placement,
-            unit,
-            ours,
-            plasma: Some(plasma),
-            ratio: Some(ratio),
-            ratio_of: "ours/Plasma".into(),
-            target,
-            met: None,
-            note: String::new(),
-        };
+        let mut row = Row::alone(id, title, placement, unit, ours, None);
+        row.plasma = Some(plasma);
+        row.ratio = Some(ratio);
+        row.ratio_of = "ours/Plasma".into();
+        row.target = target;
         row.judge();
         row
     }

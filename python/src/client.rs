@@ -57,8 +57,26 @@ impl NativeClient {
             .ok_or_else(|| plasma_error(Kind::Connection, "this client was disconnected"))
     }
 
-    fn take_unsealed(&self, id: ObjectId) -> Option<Arc<ObjectState>> {
-        lock(&self.unsealed).remove(&id)
+    /// Takes the unsealed object `id` out of the table to seal or abort it
+    /// (`verb`); the error says why it is not there.
+    fn take_unsealed(&self, id: ObjectId, verb: &str) -> PyResult<Arc<ObjectState>> {
+        if let Some(state) = lock(&self.unsealed).remove(&id) {
+            return Ok(state);
+        }
+        let sealed = lock(&self.sealed)
+            .get(&id)
+            .is_some_and(|w| w.strong_count() > 0);
+        Err(if sealed {
+            plasma_error(
+                Kind::AlreadySealed,
+                format!("cannot {verb} object {id}: it is sealed already"),
+            )
+        } else {
+            plasma_error(
+                Kind::ObjectNotFound,
+                format!("cannot {verb} object {id}: this client did not create it, or aborted it"),
+            )
+        })
     }
 
     fn remember_sealed(&self, state: &Arc<ObjectState>) {
@@ -156,22 +174,7 @@ impl NativeClient {
     fn seal(&self, py: Python<'_>, object_id: PyRef<'_, PyObjectId>) -> PyResult<()> {
         check_owner(self.owner, "client")?;
         let id = object_id.0;
-        let Some(state) = self.take_unsealed(id) else {
-            let known = lock(&self.sealed)
-                .get(&id)
-                .is_some_and(|w| w.strong_count() > 0);
-            return Err(if known {
-                plasma_error(
-                    Kind::AlreadySealed,
-                    format!("object {id} is already sealed"),
-                )
-            } else {
-                plasma_error(
-                    Kind::ObjectNotFound,
-                    format!("object {id} was not created by this client, or was aborted"),
-                )
-            });
-        };
+        let state = self.take_unsealed(id, "seal")?;
         let builder = {
             let mut stage = state.stage();
             match std::mem::replace(&mut **stage, Stage::Sealing) {
@@ -204,22 +207,7 @@ impl NativeClient {
     fn abort(&self, py: Python<'_>, object_id: PyRef<'_, PyObjectId>) -> PyResult<()> {
         check_owner(self.owner, "client")?;
         let id = object_id.0;
-        let Some(state) = self.take_unsealed(id) else {
-            let known = lock(&self.sealed)
-                .get(&id)
-                .is_some_and(|w| w.strong_count() > 0);
-            return Err(if known {
-                plasma_error(
-                    Kind::AlreadySealed,
-                    format!("object {id} is sealed: it cannot be aborted"),
-                )
-            } else {
-                plasma_error(
-                    Kind::ObjectNotFound,
-                    format!("object {id} was not created by this client"),
-                )
-            });
-        };
+        let state = self.take_unsealed(id, "abort")?;
         if let Err(e) = check_no_exports(&state) {
             lock(&self.unsealed).insert(id, state);
             return Err(e);

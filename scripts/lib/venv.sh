@@ -14,6 +14,35 @@ find_python311() {
     fi
 }
 
+# Whether the venv $1 is installed as recorded: its python runs and the
+# marker file $2 holds exactly $3 (what was installed).
+venv_installed() {
+    [[ -x "$1/bin/python" && -f "$2" && "$(cat "$2")" == "$3" ]]
+}
+
+# Ends the calling script, printing the venv's python, if venv $1 is
+# installed as marker $2 says ($3); otherwise takes the install lock
+# (waiting for other callers, which may finish the install meanwhile, so
+# it checks again) and returns, the lock held on fd 9.
+exit_if_installed_else_lock() {
+    if venv_installed "$1" "$2" "$3"; then
+        echo "$1/bin/python"
+        exit 0
+    fi
+    command -v flock >/dev/null 2>&1 || { echo "flock(1) is needed (util-linux)" >&2; exit 1; }
+    lock_venv "$1" || { echo "cannot lock $1/.lock" >&2; exit 1; }
+    if venv_installed "$1" "$2" "$3"; then
+        echo "$1/bin/python"
+        exit 0
+    fi
+}
+
+# Records in marker $1 that $2 was installed (atomically).
+venv_mark() {
+    local tmp="$1.tmp.$$"
+    printf '%s' "$2" >"$tmp" && mv -f "$tmp" "$1"
+}
+
 # Takes the exclusive install lock of venv directory $1 on fd 9 (waiting
 # for other callers). The lock file lives inside the venv directory
 # (gitignored) and is never removed, so every caller locks the same inode.

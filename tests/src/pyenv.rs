@@ -83,3 +83,26 @@ pub fn pyarrow_dir() -> &'static Path {
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
     })
 }
+
+/// A fresh directory holding a copy of pyarrow 11's own `test_plasma.py`
+/// and of `conftest` (a repository path) as its `conftest.py`.
+pub fn pyarrow_suite_dir(conftest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(
+        pyarrow_dir().join("tests/test_plasma.py"),
+        dir.path().join("test_plasma.py"),
+    )
+    .expect("copying pyarrow's test_plasma.py");
+    std::fs::copy(repo_root().join(conftest), dir.path().join("conftest.py"))
+        .unwrap_or_else(|e| panic!("copying {conftest}: {e}"));
+    dir
+}
+
+/// pytest's closing summary line (`N passed, M failed ...`) in its stdout.
+pub fn pytest_summary(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
+        .unwrap_or("<no summary line>")
+}

@@ -7,17 +7,11 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use plasma_e2e::pyenv::{package_for_pyarrow, package_python, pyarrow_dir, python, repo_root};
+use plasma_e2e::pyenv::{
+    package_for_pyarrow, package_python, pyarrow_dir, pyarrow_suite_dir, pytest_summary, python,
+    repo_root,
+};
 use plasma_e2e::run_bounded;
-
-/// pytest's last summary line (`N passed, M failed ...`).
-fn summary(stdout: &str) -> &str {
-    stdout
-        .lines()
-        .rev()
-        .find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
-        .unwrap_or("<no summary line>")
-}
 
 #[test]
 fn the_python_packages_own_tests_pass() {
@@ -39,7 +33,7 @@ fn the_python_packages_own_tests_pass() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = summary(&stdout);
+    let line = pytest_summary(&stdout);
     assert!(
         out.status.success() && !line.contains("skipped"),
         "python/tests: {line}\n--- pytest stdout ---\n{stdout}\n--- pytest stderr ---\n{stderr}"
@@ -81,17 +75,7 @@ const EXPECTED_FAILURES: [&str; 3] = [
 
 #[test]
 fn pyarrows_test_plasma_passes_with_plasma_store_in_its_place() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        pyarrow_dir().join("tests/test_plasma.py"),
-        dir.path().join("test_plasma.py"),
-    )
-    .expect("copying pyarrow's test_plasma.py");
-    std::fs::copy(
-        repo_root().join("tests/python/conftest_plasma_store.py"),
-        dir.path().join("conftest.py"),
-    )
-    .expect("copying our conftest");
+    let dir = pyarrow_suite_dir("tests/python/conftest_plasma_store.py");
     let out = run_bounded(
         Command::new(python())
             .args([
@@ -110,7 +94,7 @@ fn pyarrows_test_plasma_passes_with_plasma_store_in_its_place() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = summary(&stdout);
+    let line = pytest_summary(&stdout);
     let failed: BTreeSet<&str> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("FAILED "))
