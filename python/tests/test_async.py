@@ -86,18 +86,24 @@ def test_a_raw_future_resolves_to_the_zero_copy_buffer(store, run):
 def test_cancelling_a_future_forgets_its_waiter(any_store, run):
     client = plasma_store.connect(any_store)
     oid = ObjectID.from_random()
+    probe = client.put("probe")
 
     async def main():
         async_api.init(any_store)
         future = async_api.as_future(oid)
         kept = async_api.as_future(ObjectID.from_random())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
         future.cancel()
-        await asyncio.sleep(0.05)
+        for _ in range(3):  # the done callback, then the poll it schedules
+            await asyncio.sleep(0)
+        # A later future on the same connection: once it resolves, the
+        # store has handled everything the cancellation sent before it.
+        assert await asyncio.wait_for(async_api.as_future(probe), 10) == "probe"
         watch = async_api._watches[asyncio.get_running_loop()]
-        assert len(watch.native) == 1, "only the other id is still awaited"
+        assert len(watch.native) == 1, "only the kept future's id is still awaited"
         client.put("unwanted", oid)
-        await asyncio.sleep(0.05)
+        client.put("probe 2", probe2 := ObjectID.from_random())
+        assert await asyncio.wait_for(async_api.as_future(probe2), 10) == "probe 2"
         assert client.list()[oid]["ref_count"] == 0, "nobody took a hold for the cancelled future"
         assert not kept.done()
 
