@@ -56,8 +56,12 @@ pub struct Plan {
     pub memcpy_iters: u64,
     /// Seals per as_future latency repetition (W10).
     pub await_count: usize,
-    /// Futures pending at once for the memory figure (W11).
+    /// Futures pending at once for the memory figure (W11, W15).
     pub await_pending: usize,
+    /// The numpy array of the Python large-value workload (W13).
+    pub py_big_size: u64,
+    /// Timed puts (and gets) of it per repetition.
+    pub py_big_iters: u64,
 }
 
 impl Plan {
@@ -88,6 +92,8 @@ impl Plan {
             memcpy_iters: 4,
             await_count: 3000,
             await_pending: 100_000,
+            py_big_size: 100_000_000,
+            py_big_iters: 8,
         }
     }
 
@@ -119,6 +125,8 @@ impl Plan {
             memcpy_iters: 2,
             await_count: 200,
             await_pending: 10_000,
+            py_big_size: 16 * MIB,
+            py_big_iters: 2,
         }
     }
 

@@ -80,6 +80,8 @@ pub enum ClientKind {
     Cpp,
     /// pyarrow 11's Python client.
     Python,
+    /// Our Python package, plasma_store (python/), in a child process.
+    PythonOurs,
     /// No store: a physical anchor.
     Anchor,
 }
@@ -179,6 +181,8 @@ pub enum Target {
     RatioAtLeast(f64),
     /// Our median must be at most this (in the row's unit).
     AtMost(f64),
+    /// The row's ratio must be at most this.
+    RatioAtMost(f64),
 }
 
 /// One line of the results table.
@@ -220,15 +224,33 @@ impl Row {
         target: Option<Target>,
     ) -> Row {
         let ratio = ours.summary.median / plasma.summary.median;
+        let mut row = Row::alone(id, title, placement, unit, ours, None);
+        row.plasma = Some(plasma);
+        row.ratio = Some(ratio);
+        row.ratio_of = "ours/Plasma".into();
+        row.target = target;
+        row.judge();
+        row
+    }
+
+    /// A row of ours alone (no Plasma 11 figure), judged on our median.
+    pub fn alone(
+        id: &str,
+        title: String,
+        placement: Option<Placement>,
+        unit: Unit,
+        ours: Contender,
+        target: Option<Target>,
+    ) -> Row {
         let mut row = Row {
             id: id.into(),
             title,
             placement,
             unit,
             ours,
-            plasma: Some(plasma),
-            ratio: Some(ratio),
-            ratio_of: "ours/Plasma".into(),
+            plasma: None,
+            ratio: None,
+            ratio_of: String::new(),
             target,
             met: None,
             note: String::new(),
@@ -257,6 +279,7 @@ impl Row {
     fn judge(&mut self) {
         self.met = match self.target {
             Some(Target::RatioAtLeast(x)) => self.ratio.map(|r| r >= x),
+            Some(Target::RatioAtMost(x)) => self.ratio.map(|r| r <= x),
             Some(Target::AtMost(x)) => Some(self.ours.summary.median <= x),
             None => None,
         };
@@ -280,6 +303,10 @@ impl Row {
             Some(Target::RatioAtLeast(x)) => match self.ratio_of.strip_prefix("ours/") {
                 Some("Plasma") | None => format!("≥ {x}×"),
                 Some(anchor) => format!("≥ {x}× {anchor}"),
+            },
+            Some(Target::RatioAtMost(x)) => match self.ratio_of.strip_prefix("ours/") {
+                Some("Plasma") | None => format!("≤ {x}×"),
+                Some(other) => format!("≤ {x}× {other}"),
             },
             Some(Target::AtMost(x)) => {
                 let sep = if self.unit == Unit::Factor { "" } else { " " };

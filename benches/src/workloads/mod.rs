@@ -6,6 +6,7 @@
 pub mod as_future;
 mod big;
 mod million;
+mod python;
 mod small;
 mod sweep;
 
@@ -38,6 +39,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("batch-1k", "W6: CreateAndSealBatch of 1 KiB objects (1000 per batch) with Plasma's C++ client on both stores (target >= 2x); each placement"),
     ("million", "W7 + W8: fill a store of capacity 1,000,000 x 64 B with 1,000,000 released 64 B objects (C++ CreateAndSealBatch); W7: the store's anonymous memory (RssAnon) per object (target <= 128 B); W8: the time of one create into that full store, which must evict (target <= 10 ms)"),
     ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 10 µs, p99 <= 50 µs), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
+    ("python", "W12-W15, our Python package (plasma_store) in a child process on plasma-store: W12 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W13 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W14 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W15 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
     ("size-sweep", "put and get + release latency and throughput by object size (64 B to 256 MiB), Rust client on plasma-store vs C++ client on Plasma 11, each placement; gives the plots (same vCPU) and W9: get latency at 64 B, 1 MiB and 256 MiB must be equal within noise (max/min of medians <= 1.2)"),
 ];
 
@@ -111,6 +113,13 @@ impl Ctx {
                 c.arg(&self.env.py_client);
                 ("pyarrow client", c)
             }
+            ClientKind::PythonOurs => {
+                let mut c = Command::new(&self.env.python);
+                c.arg(&self.env.py_client)
+                    .env("BENCH_PY_CLIENT", "plasma_store")
+                    .env("PYTHONPATH", &self.env.py_package);
+                ("plasma_store client", c)
+            }
             _ => ("C++ client", Command::new(&self.env.cpp_client)),
         };
         cmd.arg(store.socket()).args(args);
@@ -120,10 +129,9 @@ impl Ctx {
             cmd,
             &self.cpus,
             cpu,
-            self.stderr_path(if kind == ClientKind::Python {
-                "python"
-            } else {
-                "cpp"
+            self.stderr_path(match kind {
+                ClientKind::Python | ClientKind::PythonOurs => "python",
+                _ => "cpp",
             }),
             self.patience(),
         )
@@ -137,8 +145,10 @@ pub enum Driver {
     Rust(RustOp, RustTune),
     /// The C++ client with these arguments after the socket.
     Cpp(Vec<String>),
-    /// The Python client with these arguments after the socket.
+    /// pyarrow's Python client with these arguments after the socket.
     Python(Vec<String>),
+    /// Our Python client (plasma_store) with these arguments.
+    PythonOurs(Vec<String>),
 }
 
 impl Driver {
@@ -150,6 +160,7 @@ impl Driver {
             Driver::Rust(_, RustTune::Spin) => ClientKind::RustSpin,
             Driver::Cpp(_) => ClientKind::Cpp,
             Driver::Python(_) => ClientKind::Python,
+            Driver::PythonOurs(_) => ClientKind::PythonOurs,
         }
     }
 }
@@ -222,7 +233,7 @@ pub fn run_once(
     let cpu = ctx.cpus.client_cpu(placement);
     match driver {
         Driver::Rust(op, tune) => rust_client::run(store, &ctx.cpus, cpu, *op, *tune),
-        Driver::Cpp(args) | Driver::Python(args) => {
+        Driver::Cpp(args) | Driver::Python(args) | Driver::PythonOurs(args) => {
             let mut child = ctx.child(driver.kind(), store, args, cpu)?;
             let step = child.step(store, ctx.patience())?;
             child.finish()?;
@@ -298,6 +309,10 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
         ("batch-1k", Box::new(|c, m| small::batch_1k(c, &mut m.rows))),
         ("million", Box::new(|c, m| million::run(c, &mut m.rows))),
         ("as-future", Box::new(|c, m| as_future::run(c, &mut m.rows))),
+        (
+            "python",
+            Box::new(move |c, m| python::run(c, warm, &mut m.rows)),
+        ),
         (
             "size-sweep",
             Box::new(|c, m| sweep::run(c, &mut m.rows, &mut m.sweep)),

@@ -70,16 +70,18 @@
 //! [`connect`](AsyncClient::connect); on a current-thread runtime, futures
 //! are resolved on the thread that reads the notification.
 
-mod awaits;
+// awaits, router and wire are runtime-independent; the Watcher
+// (watcher/) drives them from a caller's event loop.
+pub(crate) mod awaits;
 mod builder;
 mod command;
 mod driver;
 mod future;
-mod router;
+pub(crate) mod router;
 mod socket;
 mod subscribe;
 mod waiting;
-mod wire;
+pub(crate) mod wire;
 
 use std::cell::RefCell;
 use std::future::Future;
