@@ -107,7 +107,7 @@ impl Awaits {
     }
 
     /// Both maps describe the same registrations (invariant checks).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub(super) fn is_consistent(&self) -> bool {
         let forward: usize = self.by_id.values().map(Vec::len).sum();
         let backward: usize = self.by_client.values().map(HashSet::len).sum();
