@@ -58,6 +58,12 @@ pub struct Plan {
     pub await_count: usize,
     /// Futures pending at once for the memory figure (W11).
     pub await_pending: usize,
+    /// Idle connected clients of the hostile load (W12).
+    pub hostile_idle: usize,
+    /// Slowloris peers of the hostile load.
+    pub hostile_slowloris: usize,
+    /// Puts and gets measured in each phase of the hostile workload.
+    pub hostile_iters: u64,
 }
 
 impl Plan {
@@ -88,6 +94,9 @@ impl Plan {
             memcpy_iters: 4,
             await_count: 3000,
             await_pending: 100_000,
+            hostile_idle: 1000,
+            hostile_slowloris: 100,
+            hostile_iters: 10_000,
         }
     }
 
@@ -119,6 +128,9 @@ impl Plan {
             memcpy_iters: 2,
             await_count: 200,
             await_pending: 10_000,
+            hostile_idle: 1000,
+            hostile_slowloris: 100,
+            hostile_iters: 500,
         }
     }
 

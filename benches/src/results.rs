@@ -25,6 +25,8 @@ pub enum Unit {
     Millis,
     /// Bytes of store memory per object.
     BytesPerObject,
+    /// Mebibytes (2^20 bytes) of memory.
+    Mebibytes,
     /// A plain factor.
     Factor,
 }
@@ -39,6 +41,7 @@ impl Unit {
             Unit::Micros => "µs",
             Unit::Millis => "ms",
             Unit::BytesPerObject => "B/object",
+            Unit::Mebibytes => "MiB",
             Unit::Factor => "×",
         }
     }
@@ -58,6 +61,7 @@ impl Unit {
                 }
             }
             Unit::BytesPerObject => format!("{v:.0}"),
+            Unit::Mebibytes => format!("{v:.1}"),
             Unit::Factor => format!("{v:.2}"),
         }
     }
@@ -229,6 +233,33 @@ impl Row {
             plasma: Some(plasma),
             ratio: Some(ratio),
             ratio_of: "ours/Plasma".into(),
+            target,
+            met: None,
+            note: String::new(),
+        };
+        row.judge();
+        row
+    }
+
+    /// A row of our store alone (no rival measured); the target judges our
+    /// median.
+    pub fn ours_only(
+        id: &str,
+        title: String,
+        placement: Option<Placement>,
+        unit: Unit,
+        ours: Contender,
+        target: Option<Target>,
+    ) -> Row {
+        let mut row = Row {
+            id: id.into(),
+            title,
+            placement,
+            unit,
+            ours,
+            plasma: None,
+            ratio: None,
+            ratio_of: String::new(),
             target,
             met: None,
             note: String::new(),

@@ -5,6 +5,7 @@
 
 pub mod as_future;
 mod big;
+mod hostile;
 mod million;
 mod small;
 mod sweep;
@@ -38,6 +39,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("batch-1k", "W6: CreateAndSealBatch of 1 KiB objects (1000 per batch) with Plasma's C++ client on both stores (target >= 2x); each placement"),
     ("million", "W7 + W8: fill a store of capacity 1,000,000 x 64 B with 1,000,000 released 64 B objects (C++ CreateAndSealBatch); W7: the store's anonymous memory (RssAnon) per object (target <= 128 B); W8: the time of one create into that full store, which must evict (target <= 10 ms)"),
     ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 10 µs, p99 <= 50 µs), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
+    ("hostile", "W12: hostile load on plasma-store alone (Plasma 11 stalls on it): 100 slowloris peers, a subscriber and a client that never read, 1,000 idle clients, all at once; another client's p99 for create + write + seal and for get of 1 KiB (target <= 5 ms each), and the store's RssAnon before, at its peak and after"),
     ("size-sweep", "put and get + release latency and throughput by object size (64 B to 256 MiB), Rust client on plasma-store vs C++ client on Plasma 11, each placement; gives the plots (same vCPU) and W9: get latency at 64 B, 1 MiB and 256 MiB must be equal within noise (max/min of medians <= 1.2)"),
 ];
 
@@ -298,6 +300,7 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
         ("batch-1k", Box::new(|c, m| small::batch_1k(c, &mut m.rows))),
         ("million", Box::new(|c, m| million::run(c, &mut m.rows))),
         ("as-future", Box::new(|c, m| as_future::run(c, &mut m.rows))),
+        ("hostile", Box::new(|c, m| hostile::run(c, &mut m.rows))),
         (
             "size-sweep",
             Box::new(|c, m| sweep::run(c, &mut m.rows, &mut m.sweep)),
