@@ -1,5 +1,5 @@
 //! Await and Unawait, this store's additions to Plasma 11's protocol
-//! (docs/design.md, "Our protocol additions").
+//! (docs/protocol.md §15).
 //!
 //! A client registers ids; each is pushed to it as one ObjectReady frame,
 //! with a hold taken for it as a Get would, the moment the object is
