@@ -7,10 +7,10 @@
 //! the quiet store, then under that load; the store's anonymous memory is
 //! read before, during (peak) and after.
 //!
-//! Our store only. Plasma 11 reads a started frame and writes its replies
-//! with blocking calls, so one slowloris peer or one client that never
-//! reads stalls it for everyone (docs/protocol.md §3); its figures would
-//! say nothing but "hung", and a hung store would hang the run.
+//! Our store only. Plasma 11 reads a started frame to its end with blocking
+//! reads, so one slowloris peer stalls it for every client (docs/protocol.md
+//! §3); its figures would say nothing but "hung", and a hung store would
+//! hang the run.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
