@@ -223,7 +223,8 @@ impl Hostile {
 pub fn run(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
     let slow = p.hostile_slowloris;
-    let want_fds = (p.hostile_idle + slow) as u64 + 256;
+    // Room to spare: the store sizes its client limit from this too.
+    let want_fds = (2 * (p.hostile_idle + slow) as u64).max(4096);
     let limit = raise_nofile(want_fds)?;
     // Both the store and this process hold one descriptor per connection.
     let idle = p
