@@ -224,19 +224,10 @@ impl Row {
         target: Option<Target>,
     ) -> Row {
         let ratio = ours.summary.median / plasma.summary.median;
-        let mut row = Row {
-            id: id.into(),
-            title,
-            placement,
-            unit,
-            ours,
-            plasma: Some(plasma),
-            ratio: Some(ratio),
-            ratio_of: "ours/Plasma".into(),
-            target,
-            met: None,
-            note: String::new(),
-        };
+        let mut row = Row::ours_only(id, title, placement, unit, ours, target);
+        row.plasma = Some(plasma);
+        row.ratio = Some(ratio);
+        row.ratio_of = "ours/Plasma".into();
         row.judge();
         row
     }

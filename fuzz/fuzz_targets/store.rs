@@ -222,6 +222,16 @@ impl Harness {
     }
 }
 
+fn create(id: u8, data_size: u64, metadata_size: u64, evict_if_full: bool) -> Request<'static> {
+    Request::Create {
+        id: oid(id),
+        evict_if_full,
+        data_size,
+        metadata_size,
+        device_num: 0,
+    }
+}
+
 fn run(h: &mut Harness, step: &Step) {
     let c = ClientId::from(step.client % CLIENTS);
     let bytes = |n: u16| &INLINE[..usize::from(n)];
@@ -231,25 +241,13 @@ fn run(h: &mut Harness, step: &Step) {
             data,
             meta,
             evict,
-        } => Request::Create {
-            id: oid(*id),
-            evict_if_full: *evict,
-            data_size: u64::from(*data),
-            metadata_size: u64::from(*meta),
-            device_num: 0,
-        },
+        } => create(*id, u64::from(*data), u64::from(*meta), *evict),
         Action::CreateAnySize {
             id,
             data,
             meta,
             evict,
-        } => Request::Create {
-            id: oid(*id),
-            evict_if_full: *evict,
-            data_size: *data,
-            metadata_size: *meta,
-            device_num: 0,
-        },
+        } => create(*id, *data, *meta, *evict),
         Action::CreateAndSeal {
             id,
             data,
