@@ -25,6 +25,8 @@ pub enum Unit {
     Millis,
     /// Bytes of store memory per object.
     BytesPerObject,
+    /// Mebibytes (2^20 bytes) of memory.
+    Mebibytes,
     /// A plain factor.
     Factor,
 }
@@ -39,6 +41,7 @@ impl Unit {
             Unit::Micros => "µs",
             Unit::Millis => "ms",
             Unit::BytesPerObject => "B/object",
+            Unit::Mebibytes => "MiB",
             Unit::Factor => "×",
         }
     }
@@ -58,6 +61,7 @@ impl Unit {
                 }
             }
             Unit::BytesPerObject => format!("{v:.0}"),
+            Unit::Mebibytes => format!("{v:.1}"),
             Unit::Factor => format!("{v:.2}"),
         }
     }
@@ -224,17 +228,17 @@ impl Row {
         target: Option<Target>,
     ) -> Row {
         let ratio = ours.summary.median / plasma.summary.median;
-        let mut row = Row::alone(id, title, placement, unit, ours, None);
+        let mut row = Row::ours_only(id, title, placement, unit, ours, target);
         row.plasma = Some(plasma);
         row.ratio = Some(ratio);
         row.ratio_of = "ours/Plasma".into();
-        row.target = target;
         row.judge();
         row
     }
 
-    /// A row of ours alone (no Plasma 11 figure), judged on our median.
-    pub fn alone(
+    /// A row of our store alone (no rival measured); the target judges our
+    /// median.
+    pub fn ours_only(
         id: &str,
         title: String,
         placement: Option<Placement>,

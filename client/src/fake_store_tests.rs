@@ -256,6 +256,7 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
     let id = ObjectId::from_bytes([2; 20]);
     let (get_seen_tx, get_seen_rx) = mpsc::channel();
     let (proceed_tx, proceed_rx) = mpsc::channel::<()>();
+    let (checked_tx, checked_rx) = mpsc::channel::<()>();
     let (_dir, path, store) = fake_store(move |mut c| {
         let file = segment_file();
         c.connect();
@@ -275,6 +276,7 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
         // Answered from the hold the client still has.
         c.reply(&get_reply(&[id], vec![spec(0, 3, 0)]));
         assert!(!c.sends_within(Duration::from_millis(100)), "hold reused");
+        checked_tx.send(()).unwrap();
         c.expect(|r| assert_eq!(*r, Request::Release { id }));
     });
 
@@ -289,7 +291,8 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
     proceed_tx.send(()).unwrap();
     let second = second.join().unwrap();
     assert!(second[0].is_some());
-    std::thread::sleep(Duration::from_millis(150));
+    // The last buffer goes only after the store has watched for a release.
+    checked_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     drop(second);
     store.join().unwrap();
 }

@@ -12,7 +12,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
-use crate::{bin_path, wait_timeout, ClientProcess, PATIENCE};
+use plasma_protocol::{Reply, Request};
+
+use crate::{bin_path, wait_timeout, ClientProcess, RawConnection, PATIENCE};
 
 /// Capacity (`-m`) of a store started without [`TestStoreBuilder::memory`].
 const DEFAULT_MEMORY: u64 = 10_000_000;
@@ -95,6 +97,41 @@ impl TestStore {
         let mut all: Vec<OsString> = vec![subcommand.into(), self.socket.clone().into()];
         all.extend(args.iter().map(OsString::from));
         ClientProcess::spawn(&all)
+    }
+
+    /// The store's GetDebugString text, asked on a connection of its own.
+    pub fn debug_text(&self) -> String {
+        let (mut conn, _) = RawConnection::connect_handshake(&self.socket);
+        match conn.request(&Request::DebugString) {
+            Reply::DebugString { text } => text,
+            other => panic!("expected a GetDebugStringReply, got {other:?}"),
+        }
+    }
+
+    /// The number on the debug text's line `NAME: N`; panics if there is
+    /// none (Plasma 11's store has only `allocated bytes` of ours).
+    pub fn debug_figure(&self, name: &str) -> u64 {
+        let text = self.debug_text();
+        let prefix = format!("{name}: ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}: N` line in the debug text:\n{text}"))
+    }
+
+    /// Clients whose Get waits in the store now.
+    pub fn waiting_gets(&self) -> u64 {
+        self.debug_figure("waiting gets")
+    }
+
+    /// Await registrations in the store now, over all clients.
+    pub fn awaited_objects(&self) -> u64 {
+        self.debug_figure("awaited objects")
+    }
+
+    /// Σ data + metadata of the objects occupying the arena now.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.debug_figure("allocated bytes")
     }
 
     /// Whether the daemon process is still running.

@@ -5,6 +5,7 @@
 
 pub mod as_future;
 mod big;
+mod hostile;
 mod million;
 mod python;
 mod small;
@@ -39,7 +40,8 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("batch-1k", "W6: CreateAndSealBatch of 1 KiB objects (1000 per batch) with Plasma's C++ client on both stores (target >= 2x); each placement"),
     ("million", "W7 + W8: fill a store of capacity 1,000,000 x 64 B with 1,000,000 released 64 B objects (C++ CreateAndSealBatch); W7: the store's anonymous memory (RssAnon) per object (target <= 128 B); W8: the time of one create into that full store, which must evict (target <= 10 ms)"),
     ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 10 µs, p99 <= 50 µs), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
-    ("python", "W12-W15, our Python package (plasma_store) in a child process on plasma-store: W12 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W13 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W14 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W15 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
+    ("python", "W13-W16, our Python package (plasma_store) in a child process on plasma-store: W13 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W14 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W15 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W16 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
+    ("hostile", "W17: hostile load on plasma-store alone (Plasma 11 stalls on it): 100 slowloris peers, a subscriber and a client that never read, 1,000 idle clients, all at once; another client's p99 for create + write + seal and for get of 1 KiB (target <= 5 ms each), and the store's RssAnon before, at its peak and after"),
     ("size-sweep", "put and get + release latency and throughput by object size (64 B to 256 MiB), Rust client on plasma-store vs C++ client on Plasma 11, each placement; gives the plots (same vCPU) and W9: get latency at 64 B, 1 MiB and 256 MiB must be equal within noise (max/min of medians <= 1.2)"),
 ];
 
@@ -309,6 +311,7 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
         ("batch-1k", Box::new(|c, m| small::batch_1k(c, &mut m.rows))),
         ("million", Box::new(|c, m| million::run(c, &mut m.rows))),
         ("as-future", Box::new(|c, m| as_future::run(c, &mut m.rows))),
+        ("hostile", Box::new(|c, m| hostile::run(c, &mut m.rows))),
         (
             "python",
             Box::new(move |c, m| python::run(c, warm, &mut m.rows)),

@@ -1,4 +1,4 @@
-//! W12-W15: our Python package (`plasma_store`, python/) as a user meets
+//! W13-W16: our Python package (`plasma_store`, python/) as a user meets
 //! it, in a child process running `bench_client.py` with
 //! `BENCH_PY_CLIENT=plasma_store` in the pyarrow 11 venv (so both Python
 //! clients run on the same interpreter and numpy).
@@ -18,7 +18,7 @@ use crate::plan::{count_label, size_label};
 use crate::results::{ClientKind, Contender, Row, Target, Unit};
 use crate::sample::Sample;
 
-/// Runs W12 to W15; `memcpy_warm` is the anchor W13 is read against.
+/// Runs W13 to W16; `memcpy_warm` is the anchor W14 is read against.
 pub fn run(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Result<()> {
     put_get_1k(ctx, rows)?;
     big_array(ctx, memcpy_warm, rows)?;
@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Result<(
     pending_heap(ctx, rows)
 }
 
-/// W12: put + get of 1 KiB raw buffers, each Python client on its store.
+/// W13: put + get of 1 KiB raw buffers, each Python client on its store.
 fn put_get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
     let a = args(&[&"putget", &p.small_size, &p.py_iters, &p.warmup]);
@@ -40,7 +40,7 @@ fn put_get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             Contender::from_samples(Some(side), kind, samples, Sample::ops_per_sec)
         };
         rows.push(Row::versus(
-            "W12",
+            "W13",
             format!(
                 "put + get {} raw buffers (put_raw_buffer, get_buffers): our Python client on plasma-store vs pyarrow.plasma on Plasma 11",
                 size_label(p.small_size)
@@ -55,7 +55,7 @@ fn put_get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// W13: `put` and `get` of a large numpy array, GB/s, against memcpy.
+/// W14: `put` and `get` of a large numpy array, GB/s, against memcpy.
 fn big_array(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
     let size = p.py_big_size;
@@ -85,8 +85,8 @@ fn big_array(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Result
             take(&mut r, key)?,
             gbps,
         )?;
-        let row = Row::alone(
-            &format!("W13-{key}"),
+        let row = Row::ours_only(
+            &format!("W14-{key}"),
             format!("{what}, {label} numpy array, our Python client"),
             None,
             Unit::GbPerSec,
@@ -103,7 +103,7 @@ fn big_array(ctx: &Ctx, memcpy_warm: Option<f64>, rows: &mut Vec<Row>) -> Result
     Ok(())
 }
 
-/// One repetition of W14: the Python child awaits `n` futures that the
+/// One repetition of W15: the Python child awaits `n` futures that the
 /// producer seals one by one, `GAP_US` apart.
 fn python_await_once(
     ctx: &Ctx,
@@ -139,7 +139,7 @@ fn python_await_once(
     Latencies::new(&resolved, &seal_stamps(producer)?, step.sample)
 }
 
-/// W14: seal in another process → asyncio future resolved, with the Rust
+/// W15: seal in another process → asyncio future resolved, with the Rust
 /// AsyncClient measured in the same session on the same store.
 fn future_latency(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
@@ -158,7 +158,7 @@ fn future_latency(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             }
         }
         store.stop()?;
-        for (id, q, what) in [("W14", 0.5, "median"), ("W14-p99", 0.99, "p99")] {
+        for (id, q, what) in [("W15", 0.5, "median"), ("W15-p99", 0.99, "p99")] {
             let values = |v: &[Latencies]| v.iter().map(|l| l.percentile_us(q)).collect();
             let samples = |v: &[Latencies]| v.iter().map(|l| l.sample).collect();
             let ours = Contender::from_values(
@@ -175,7 +175,7 @@ fn future_latency(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             )?;
             let rust_median = reference.summary.median;
             rows.push(
-                Row::alone(
+                Row::ours_only(
                     id,
                     format!(
                         "seal in another process → asyncio future resolved ({what}; {} seals {GAP_US} µs apart): plasma_store.async_api on plasma-store, against the Rust AsyncClient in the same session",
@@ -197,7 +197,7 @@ fn future_latency(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// W15: heap per pending asyncio future, `await_pending` pending at once.
+/// W16: heap per pending asyncio future, `await_pending` pending at once.
 fn pending_heap(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
     let m = p.await_pending;
@@ -220,8 +220,8 @@ fn pending_heap(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             .ok_or_else(|| BenchError::Client(format!("no heap_per_future in {}", step.answer)))?;
         values.push(heap);
     }
-    rows.push(Row::alone(
-        "W15",
+    rows.push(Row::ours_only(
+        "W16",
         format!(
             "heap bytes per pending asyncio future, {} pending on distinct ids: plasma_store.async_api on plasma-store (Python objects and the Rust router together, all through malloc)",
             count_label(m as u64)

@@ -18,7 +18,7 @@
 //! * the **router** (`router.rs`): object id → waiting futures, and one of
 //!   two ways to learn that an awaited object is sealed, chosen at connect:
 //!   * **pushes**, when the store offers our Await addition (plasma-store
-//!     does, docs/design.md "Our protocol additions"; the client asks for
+//!     does, docs/protocol.md §15; the client asks for
 //!     the store's debug text to find out): the first waiter of an id puts
 //!     it in the round's Await message, the store checks and registers in
 //!     one step and pushes the object, with a hold, on the same connection

@@ -108,13 +108,60 @@ impl Store {
         // additions (free-format text; nothing in Plasma parses it).
         text.push('\n');
         text.push_str(plasma_protocol::EXTENSIONS_MARKER);
+        // What waits on the store, so that a test can wait until a request
+        // has arrived instead of sleeping (our lines, after the marker).
+        let waiting_gets = self
+            .clients
+            .values()
+            .filter(|c| c.pending_get.is_some())
+            .count();
+        let _ = write!(
+            text,
+            "\nwaiting gets: {waiting_gets}\nawaited objects: {}",
+            self.awaits.total()
+        );
         text
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testkit::{oid, Kit};
     use super::ostream_double;
+    use plasma_protocol::{Reply, Request};
+
+    fn debug_text(kit: &mut Kit) -> String {
+        match kit.ask(9, Request::DebugString) {
+            Reply::DebugString { text } => text,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    #[test]
+    fn the_text_counts_waiting_gets_and_awaited_objects_after_the_marker() {
+        let mut kit = Kit::new(1000);
+        let idle = debug_text(&mut kit);
+        assert!(
+            idle.ends_with("plasma-store extensions: await\nwaiting gets: 0\nawaited objects: 0"),
+            "{idle}"
+        );
+        kit.get(1, &[oid(1)], -1);
+        kit.get(2, &[oid(1), oid(2)], 5000);
+        kit.run(
+            3,
+            Request::Await {
+                ids: vec![oid(1), oid(2), oid(3)],
+            },
+        );
+        let busy = debug_text(&mut kit);
+        assert!(
+            busy.ends_with("\nwaiting gets: 2\nawaited objects: 3"),
+            "{busy}"
+        );
+        kit.disconnect(1);
+        kit.disconnect(3);
+        assert!(debug_text(&mut kit).ends_with("\nwaiting gets: 1\nawaited objects: 0"));
+    }
 
     #[test]
     fn doubles_print_like_an_ostream() {

@@ -1,16 +1,21 @@
 //! The store's internal invariants, checked after every operation in the
-//! tests, and a property test that drives random operations from several
+//! tests and in the stateful fuzz target (`fuzz/`, through the `invariants`
+//! feature), and a property test that drives random operations from several
 //! clients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use plasma_protocol::{ErrorCode, ObjectSpec, Reply};
 
 use super::allocator::Extent;
 use super::table::{ListTag, State};
-use super::Store;
+use super::{ClientId, Effect, Store};
 
 impl Store {
-    /// Panics if any invariant is broken.
-    pub(super) fn check_invariants(&self) {
+    /// Panics if any invariant is broken. For tests and fuzzing only: not
+    /// part of the API (and absent without the `invariants` feature).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
         assert!(
             self.awaits.is_consistent(),
             "await registrations out of sync"
@@ -128,13 +133,98 @@ impl Store {
     }
 }
 
+/// Checks what the store tells its clients across calls: reply shapes,
+/// object placement, and the segment's fd, which goes to a connection
+/// exactly once, with (never after) the first reply that names the segment.
+/// For tests and fuzzing only: not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct EffectChecker {
+    /// Connections the segment's fd went to.
+    sent: HashSet<ClientId>,
+}
+
+impl EffectChecker {
+    /// `client`'s connection ended: a new one with its number starts afresh.
+    pub fn disconnected(&mut self, client: ClientId) {
+        self.sent.remove(&client);
+    }
+
+    /// Panics unless `effects`, produced by one call on `store`, are sound.
+    pub fn check(&mut self, store: &Store, effects: &[Effect]) {
+        let segment = store.config.segment_id;
+        let region = store.allocator.region();
+        let placed = |o: &ObjectSpec| {
+            assert_eq!(o.segment_index, segment);
+            assert_eq!(o.metadata_offset, o.data_offset + o.data_size);
+            assert!(o.metadata_offset + o.metadata_size <= region);
+            assert_eq!(o.data_offset % super::ALIGN, 0);
+        };
+        for e in effects {
+            let Effect::Reply { to, reply, fds } = e else {
+                continue;
+            };
+            let named = match reply {
+                Reply::Get {
+                    objects,
+                    ids,
+                    store_fds,
+                    mmap_sizes,
+                } => {
+                    assert_eq!(objects.len(), ids.len());
+                    assert_eq!(store_fds.len(), mmap_sizes.len());
+                    objects.iter().filter(|o| o.is_available()).for_each(placed);
+                    assert_eq!(
+                        store_fds.is_empty(),
+                        !objects.iter().any(|o| o.is_available())
+                    );
+                    !store_fds.is_empty()
+                }
+                Reply::Create {
+                    error,
+                    store_fd,
+                    object,
+                    ..
+                } => {
+                    let ok = *error == ErrorCode::Ok;
+                    assert_eq!(ok, *store_fd == segment);
+                    if ok {
+                        placed(object);
+                    }
+                    ok
+                }
+                Reply::ObjectReady {
+                    store_fd, object, ..
+                } => {
+                    assert_eq!(*store_fd, segment);
+                    placed(object);
+                    true
+                }
+                _ => {
+                    assert!(fds.is_empty());
+                    false
+                }
+            };
+            if !fds.is_empty() {
+                assert_eq!(fds, &vec![segment]);
+                assert!(self.sent.insert(*to), "fd sent twice to {to}");
+            }
+            assert_eq!(
+                named,
+                named && self.sent.contains(to),
+                "segment named before its fd"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{create_req, digest_of, oid, Kit};
-    use super::super::{Effect, StoreConfig};
-    use plasma_protocol::{ErrorCode, Reply, Request};
+    use super::super::StoreConfig;
+    use super::EffectChecker;
+    use plasma_protocol::Request;
     use proptest::prelude::*;
-    use std::collections::HashSet;
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -216,7 +306,7 @@ mod tests {
     }
 
     fn run_ops(kit: &mut Kit, ops: Vec<Op>) {
-        let mut sent: HashSet<u64> = HashSet::new();
+        let mut effects_seen = EffectChecker::default();
         for op in ops {
             let c = match &op {
                 Op::Create { c, .. }
@@ -295,63 +385,13 @@ mod tests {
                 // A violation drops the connection.
                 Err(_) => {
                     kit.disconnect(c);
-                    sent.remove(&c);
+                    effects_seen.disconnected(c);
                 }
-                Ok(effects) => check_effects(&mut sent, &effects),
+                Ok(effects) => effects_seen.check(&kit.store, &effects),
             }
             if op_was_disconnect {
-                sent.remove(&c);
+                effects_seen.disconnected(c);
             }
-        }
-    }
-
-    /// Reply shapes, and fds: the segment's fd goes to a connection exactly
-    /// once, with (never after) the first reply that names the segment.
-    fn check_effects(sent: &mut HashSet<u64>, effects: &[Effect]) {
-        for e in effects {
-            let Effect::Reply { to, reply, fds } = e else {
-                continue;
-            };
-            let named = match reply {
-                Reply::Get {
-                    objects,
-                    ids,
-                    store_fds,
-                    mmap_sizes,
-                } => {
-                    assert_eq!(objects.len(), ids.len());
-                    assert_eq!(store_fds.len(), mmap_sizes.len());
-                    for o in objects.iter().filter(|o| o.is_available()) {
-                        assert_eq!(o.metadata_offset, o.data_offset + o.data_size);
-                        assert!(o.metadata_offset + o.metadata_size <= 2560);
-                        assert_eq!(o.data_offset % 64, 0);
-                    }
-                    assert_eq!(
-                        store_fds.is_empty(),
-                        !objects.iter().any(|o| o.is_available())
-                    );
-                    !store_fds.is_empty()
-                }
-                Reply::Create {
-                    error, store_fd, ..
-                } => {
-                    assert_eq!(*error == ErrorCode::Ok, *store_fd == 1);
-                    *store_fd == 1
-                }
-                _ => {
-                    assert!(fds.is_empty());
-                    false
-                }
-            };
-            if !fds.is_empty() {
-                assert_eq!(fds, &vec![1]);
-                assert!(sent.insert(*to), "fd sent twice to {to}");
-            }
-            assert_eq!(
-                named,
-                named && sent.contains(to),
-                "segment named before its fd"
-            );
         }
     }
 

@@ -42,7 +42,7 @@ mod quota;
 mod space;
 mod table;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "invariants"))]
 mod invariants;
 #[cfg(test)]
 mod scenarios;
@@ -58,6 +58,10 @@ pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
 pub use memory::{ArenaMemory, VecMemory};
+
+#[cfg(any(test, feature = "invariants"))]
+#[doc(hidden)]
+pub use invariants::EffectChecker;
 
 use awaits::Awaits;
 use client::ClientState;

@@ -88,7 +88,7 @@ impl Entry {
     }
 
     /// Whether the object occupies arena memory.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub fn is_resident(&self) -> bool {
         matches!(self.state, State::Created | State::Sealed)
     }
@@ -264,7 +264,7 @@ impl ObjectTable {
 
     /// Panics unless the index holds exactly one bucket per live entry and
     /// one per stale slot.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub fn check(&self) {
         let mut live = 0;
         for (slot, e) in self.entries.iter().enumerate() {
@@ -328,7 +328,7 @@ impl SlotBits {
         was
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     fn contains(&self, slot: u32) -> bool {
         self.words
             .get(slot as usize / 64)
