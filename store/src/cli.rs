@@ -8,7 +8,7 @@ use clap::{ArgAction, Parser};
 use tracing_subscriber::EnvFilter;
 
 use crate::backing::DEFAULT_SHM_DIR;
-use crate::config::{ServerConfig, DEFAULT_QUEUE_CAP, DEFAULT_SPIN};
+use crate::config::{default_max_clients, ServerConfig, DEFAULT_QUEUE_CAP, DEFAULT_SPIN};
 use crate::server::{self, Shutdown};
 
 /// Parsed command line.
@@ -60,6 +60,13 @@ pub struct Args {
     #[arg(long = "spin-us", value_name = "US", default_value_t = DEFAULT_SPIN.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub spin_us: u64,
+    /// Clients served at once; each one past it is accepted and closed at
+    /// once (one log line per burst). The default is the descriptor limit
+    /// (ulimit -n) less 16 and less a sixteenth, which the store keeps for
+    /// its own descriptors and subscribers' sockets.
+    #[arg(long = "max-clients", value_name = "N", default_value_t = default_max_clients() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: u64,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -78,6 +85,7 @@ impl Args {
         c.queue_cap = self.queue_cap;
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
+        c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
         c.handle_signals = true;
         c
     }

@@ -14,6 +14,29 @@ pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
 /// clients need (measured: 40-54k puts/s with 50 µs against 62-79k without).
 pub const DEFAULT_SPIN: Duration = Duration::ZERO;
 
+/// Descriptors kept back from `--max-clients`' default for the store's own
+/// (stdio, listener, poller, waker, signal pipe, arena, the spare one used
+/// to refuse a client when none is left), plus one in 16 of the limit for
+/// subscribers' notification sockets and descriptors in transit.
+pub const RESERVED_FDS: u64 = 16;
+
+/// Clients served at once when `--max-clients` is not given: the soft
+/// `RLIMIT_NOFILE` less [`RESERVED_FDS`] and a sixteenth of the limit
+/// (at least 1).
+pub fn default_max_clients() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    max_clients_for(soft)
+}
+
+/// [`default_max_clients`] for a descriptor limit of `nofile`.
+pub fn max_clients_for(nofile: u64) -> usize {
+    // RLIM_INFINITY and other huge limits: far more than a store serves.
+    let nofile = nofile.min(1 << 20);
+    let spare = RESERVED_FDS + nofile / 16;
+    usize::try_from(nofile.saturating_sub(spare).max(1)).unwrap_or(usize::MAX)
+}
+
 /// How to run the store (see `plasma-store --help`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,6 +63,8 @@ pub struct ServerConfig {
     pub frame_deadline: Duration,
     /// How long the loop polls without sleeping after serving anything.
     pub spin: Duration,
+    /// Clients served at once; more are accepted and closed at once.
+    pub max_clients: usize,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
 }
@@ -60,6 +85,7 @@ impl ServerConfig {
             queue_cap: DEFAULT_QUEUE_CAP,
             frame_deadline: DEFAULT_FRAME_DEADLINE,
             spin: DEFAULT_SPIN,
+            max_clients: default_max_clients(),
             handle_signals: false,
         }
     }
@@ -71,5 +97,20 @@ impl ServerConfig {
             dir: self.shm_dir.clone(),
             huge_pages: self.huge_pages,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_clients_leaves_room_for_the_stores_own_descriptors() {
+        assert_eq!(max_clients_for(256), 256 - 16 - 16);
+        assert_eq!(max_clients_for(1024), 1024 - 16 - 64);
+        assert_eq!(max_clients_for(20), 3);
+        assert_eq!(max_clients_for(16), 1);
+        assert_eq!(max_clients_for(0), 1);
+        assert_eq!(max_clients_for(u64::MAX), (1 << 20) - 16 - (1 << 16));
     }
 }

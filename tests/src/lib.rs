@@ -18,6 +18,7 @@
 mod bins;
 mod data;
 mod process;
+pub mod procfs;
 pub mod pyenv;
 mod raw;
 mod store;

@@ -211,6 +211,7 @@ impl EventLoop {
         let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.take()) else {
             return;
         };
+        self.admission.note_freed();
         let _ = self
             .poll
             .registry()
@@ -240,9 +241,13 @@ impl EventLoop {
             let Some(mut conn) = self.conns.remove(&id) else {
                 continue;
             };
+            self.admission.note_freed();
+            let pid = conn.pid;
             match reason {
-                DropReason::Quiet(r) => tracing::debug!(client = id, "dropping connection: {r}"),
-                DropReason::Loud(r) => tracing::warn!(client = id, "dropping connection: {r}"),
+                DropReason::Quiet(r) => {
+                    tracing::debug!(client = id, pid, "dropping connection: {r}")
+                }
+                DropReason::Loud(r) => tracing::warn!(client = id, pid, "dropping connection: {r}"),
             }
             let registry = self.poll.registry();
             let _ = registry.deregister(&mut conn.stream);

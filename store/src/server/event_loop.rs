@@ -10,6 +10,7 @@ use mio::{Events, Interest, Poll, Token};
 use plasma_protocol::Encoder;
 pub(super) use signal_hook_mio::v1_0::Signals;
 
+use super::admission::Admission;
 use super::connection::Connection;
 use super::listener::Listener;
 use super::shutdown::Shutdown;
@@ -65,7 +66,7 @@ pub(super) enum Step {
 /// Everything the loop owns.
 pub(super) struct EventLoop {
     pub(super) poll: Poll,
-    listener: Listener,
+    pub(super) listener: Listener,
     signals: Option<Signals>,
     shutdown: Shutdown,
     pub(super) store: Store,
@@ -78,6 +79,10 @@ pub(super) struct EventLoop {
     pub(super) limits: Limits,
     /// Connections to drop once the current step is over, with the reason.
     pub(super) doomed: Vec<(ClientId, DropReason)>,
+    /// Clients served at once (`--max-clients`).
+    pub(super) max_clients: usize,
+    /// Refusing and pausing state of the accept side.
+    pub(super) admission: Admission,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -130,6 +135,8 @@ impl EventLoop {
                 spin: config.spin,
             },
             doomed: Vec::new(),
+            max_clients: config.max_clients.max(1),
+            admission: Admission::default(),
         })
     }
 
@@ -171,6 +178,7 @@ impl EventLoop {
             self.expire_gets();
             self.expire_partial_frames();
             self.serve_ready();
+            self.resume_accepting(Instant::now());
         };
         self.shutdown.detach();
         result
@@ -199,28 +207,18 @@ impl EventLoop {
             .values()
             .filter_map(|c| c.partial.map(|(_, t)| t + self.limits.frame_deadline))
             .min();
-        let next = match (self.store.next_deadline(), partial) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            self.store.next_deadline(),
+            partial,
+            self.admission.retry_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         next.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
-    fn accept_all(&mut self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!("accepting a connection failed: {e}");
-                    return;
-                }
-            };
-            self.add_connection(stream);
-        }
-    }
-
-    fn add_connection(&mut self, mut stream: UnixStream) {
+    pub(super) fn add_connection(&mut self, mut stream: UnixStream, pid: i32) {
         let id = self.next_id;
         self.next_id += 1;
         // Writable interest is added only while output waits (see
@@ -233,10 +231,10 @@ impl EventLoop {
             tracing::warn!("registering a new connection failed: {e}");
             return;
         }
-        self.conns.insert(id, Connection::new(stream));
+        self.conns.insert(id, Connection::new(stream, pid));
         self.store.connect(id);
         self.ready.insert(id);
-        tracing::debug!(client = id, "client connected");
+        tracing::debug!(client = id, pid, "client connected");
     }
 
     fn dispatch(&mut self, token: Token, event: &mio::event::Event) {

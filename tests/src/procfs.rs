@@ -1,0 +1,53 @@
+//! What `/proc` says about a process: the outcomes (CPU time used, open
+//! descriptors, resident memory) that tests of the daemon's limits check.
+
+use std::path::PathBuf;
+
+fn proc_path(pid: u32, what: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/{what}"))
+}
+
+/// User plus system CPU time used by `pid` so far, in clock ticks
+/// (`utime + stime` of `/proc/PID/stat`; 100 ticks a second on Linux).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(proc_path(pid, "stat"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/stat: {e}"));
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // Fields 14 and 15 of stat are 12 and 13 after the name and state.
+    let field = |i: usize| -> u64 { fields[i].parse().expect("numeric stat field") };
+    field(11) + field(12)
+}
+
+/// Number of descriptors `pid` has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(proc_path(pid, "fd"))
+        .unwrap_or_else(|e| panic!("listing /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// Resident memory of `pid` in bytes (`VmRSS` of `/proc/PID/status`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(proc_path(pid, "status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_described() {
+        let me = std::process::id();
+        assert!(open_fds(me) >= 3);
+        assert!(rss_bytes(me) > 0);
+        let _ = cpu_ticks(me);
+    }
+}
