@@ -38,6 +38,7 @@ mod get;
 mod index;
 mod lru;
 mod memory;
+mod quarantine;
 mod quota;
 mod space;
 mod table;
@@ -58,10 +59,12 @@ pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
 pub use memory::{ArenaMemory, VecMemory};
+pub use quarantine::QuarantineId;
 
 use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
+use quarantine::Quarantines;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -194,6 +197,8 @@ pub struct Store {
     external: HashMap<u32, Box<[u8]>>,
     /// Await registrations (our addition).
     awaits: Awaits,
+    /// Extents kept from reuse while a dropped client's process lives.
+    quarantines: Quarantines,
 }
 
 impl Store {
@@ -217,6 +222,7 @@ impl Store {
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
             awaits: Awaits::default(),
+            quarantines: Quarantines::default(),
         }
     }
 

@@ -243,6 +243,8 @@ impl EventLoop {
             };
             self.admission.note_freed();
             let pid = conn.pid;
+            // Loud: the store ends the connection, its peer did not.
+            let store_ended = matches!(reason, DropReason::Loud(_));
             match reason {
                 DropReason::Quiet(r) => {
                     tracing::debug!(client = id, pid, "dropping connection: {r}")
@@ -255,9 +257,8 @@ impl EventLoop {
                 let _ = registry.deregister(&mut SourceFd(&sub.raw_fd()));
             }
             self.ready.remove(&id);
-            let mut out = Outcome::default();
-            self.store.disconnect(id, &mut out);
-            self.perform(out);
+            drop(conn);
+            self.forget_client(id, pid, store_ended);
         }
     }
 }

@@ -13,6 +13,7 @@ pub(super) use signal_hook_mio::v1_0::Signals;
 use super::admission::Admission;
 use super::connection::Connection;
 use super::listener::Listener;
+use super::quarantine::Watched;
 use super::shutdown::Shutdown;
 use super::ServerError;
 use crate::arena::Arena;
@@ -83,6 +84,8 @@ pub(super) struct EventLoop {
     pub(super) max_clients: usize,
     /// Refusing and pausing state of the accept side.
     pub(super) admission: Admission,
+    /// Processes whose dropped connections' memory is quarantined.
+    pub(super) watched: Watched,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -137,6 +140,7 @@ impl EventLoop {
             doomed: Vec::new(),
             max_clients: config.max_clients.max(1),
             admission: Admission::default(),
+            watched: Watched::default(),
         })
     }
 
@@ -168,7 +172,10 @@ impl EventLoop {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => stop |= self.take_signals(),
-                    token => self.dispatch(token, event),
+                    token => match Watched::owner_of(token) {
+                        Some(q) => self.on_peer_exit(q),
+                        None => self.dispatch(token, event),
+                    },
                 }
             }
             self.drop_doomed();
@@ -178,7 +185,9 @@ impl EventLoop {
             self.expire_gets();
             self.expire_partial_frames();
             self.serve_ready();
-            self.resume_accepting(Instant::now());
+            let now = Instant::now();
+            self.poll_peer_exits(now);
+            self.resume_accepting(now);
         };
         self.shutdown.detach();
         result
@@ -211,6 +220,7 @@ impl EventLoop {
             self.store.next_deadline(),
             partial,
             self.admission.retry_at(),
+            self.watched.next_poll(),
         ]
         .into_iter()
         .flatten()

@@ -11,6 +11,8 @@ mod frames;
 mod input;
 pub mod listener;
 mod output;
+mod peer_exit;
+mod quarantine;
 mod shutdown;
 mod subscriber;
 #[cfg(test)]

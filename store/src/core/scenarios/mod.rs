@@ -4,6 +4,7 @@
 mod awaiting;
 mod lifecycle;
 mod pyarrow;
+mod quarantine;
 mod space;
 mod waiting;
 
