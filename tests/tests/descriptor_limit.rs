@@ -76,10 +76,14 @@ fn clients_waiting_for_a_descriptor_are_served_once_one_frees() {
         .arg("--max-clients")
         .arg("1000")
         .start();
+    // Counted once the loop runs (it opens its poller after the socket).
+    let (first, _) = RawConnection::connect_handshake(store.socket());
     let room = NOFILE as usize - open_fds(store.pid());
     let mut served: Vec<RawConnection> = (0..room)
         .map(|_| RawConnection::connect_handshake(store.socket()).0)
         .collect();
+    served.push(first);
+    let room = served.len();
     // These connect (the backlog takes them) but find no descriptor.
     let mut waiting: Vec<RawConnection> = (0..3)
         .map(|_| {
