@@ -5,8 +5,25 @@ use std::time::Duration;
 
 use crate::backing::{BackingOptions, DEFAULT_SHM_DIR};
 
-/// Default cap on one connection's (or subscriber's) queued output.
-pub const DEFAULT_QUEUE_CAP: u64 = 256 << 20;
+/// Default cap on one connection's unread replies: a client reading its
+/// replies never comes near it (one large fresh reply does not count, see
+/// `server/effects.rs`).
+pub const DEFAULT_QUEUE_CAP: u64 = 4 << 20;
+/// Default cap on one subscriber's unread notifications: pyarrow's own
+/// suite queues 1.4 MB before it reads (10,000 seals).
+pub const DEFAULT_SUBSCRIBER_QUEUE_CAP: u64 = 8 << 20;
+/// What the largest legitimate frame carries beyond its object bytes: a
+/// CreateAndSealBatch costs about 80 bytes per object, a Get (Delete,
+/// Await, ...) 28 bytes per id, so this covers a batch of 200,000 objects
+/// or a request naming 600,000 ids.
+pub const FRAME_OVERHEAD: u64 = 16 << 20;
+
+/// The default `--max-frame` for a store of `capacity` bytes: the largest
+/// CreateAndSeal that can succeed carries `capacity` bytes inline (a larger
+/// one is refused anyway), plus [`FRAME_OVERHEAD`].
+pub fn default_max_frame(capacity: u64) -> u64 {
+    capacity.saturating_add(FRAME_OVERHEAD)
+}
 /// Default time a started frame has to arrive completely.
 pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
 /// Default time the loop keeps polling without sleeping after activity: off,
@@ -57,8 +74,13 @@ pub struct ServerConfig {
     pub allow_gids: Vec<u32>,
     /// Largest frame payload accepted.
     pub max_frame_len: u64,
-    /// Largest output queue of one connection or subscriber.
+    /// Bytes of partly read frames all connections together may hold; a
+    /// connection that would go past it is not read until others finish.
+    pub input_budget: u64,
+    /// Largest unread output of one connection, then it is dropped.
     pub queue_cap: u64,
+    /// Largest unread output of one subscriber, then its socket is closed.
+    pub subscriber_queue_cap: u64,
     /// Time a started frame has to arrive completely.
     pub frame_deadline: Duration,
     /// How long the loop polls without sleeping after serving anything.
@@ -81,8 +103,10 @@ impl ServerConfig {
             external_store: None,
             allow_uids: Vec::new(),
             allow_gids: Vec::new(),
-            max_frame_len: plasma_protocol::DEFAULT_MAX_FRAME_LEN,
+            max_frame_len: default_max_frame(capacity),
+            input_budget: default_max_frame(capacity),
             queue_cap: DEFAULT_QUEUE_CAP,
+            subscriber_queue_cap: DEFAULT_SUBSCRIBER_QUEUE_CAP,
             frame_deadline: DEFAULT_FRAME_DEADLINE,
             spin: DEFAULT_SPIN,
             max_clients: default_max_clients(),

@@ -29,14 +29,22 @@ pub fn open_fds(pid: u32) -> usize {
 
 /// Resident memory of `pid` in bytes (`VmRSS` of `/proc/PID/status`).
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// The most resident memory `pid` ever had, in bytes (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:") * 1024
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(proc_path(pid, "status"))
         .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
-    let kib: u64 = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 #[cfg(test)]
@@ -48,6 +56,7 @@ mod tests {
         let me = std::process::id();
         assert!(open_fds(me) >= 3);
         assert!(rss_bytes(me) > 0);
+        assert!(peak_rss_bytes(me) >= rss_bytes(me));
         let _ = cpu_ticks(me);
     }
 }

@@ -37,6 +37,8 @@ pub struct Connection {
     pub write_interest: bool,
     /// The peer's process id at connect (SO_PEERCRED).
     pub pid: i32,
+    /// What its input buffer is charged against the input budget.
+    pub charged: u64,
 }
 
 impl Connection {
@@ -55,6 +57,7 @@ impl Connection {
             doomed: false,
             write_interest: false,
             pid,
+            charged: 0,
         }
     }
 

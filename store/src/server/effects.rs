@@ -137,10 +137,10 @@ impl EventLoop {
         let waiting = sub.queued() > 0;
         let stale = unread_old_output(before, sub.queued());
         let problem = match result {
-            Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
+            Ok(()) if stale > self.limits.subscriber_queue_cap => Some(DropReason::Loud(format!(
                 "{} bytes of notifications queued, over the cap of {}: the subscriber does not read",
                 sub.queued(),
-                self.limits.queue_cap
+                self.limits.subscriber_queue_cap
             ))),
             Ok(()) => None,
             Err(e) if is_disconnect(&e) => Some(DropReason::Quiet(format!("subscriber gone: {e}"))),
@@ -242,6 +242,7 @@ impl EventLoop {
                 continue;
             };
             self.admission.note_freed();
+            self.budget.recharge(conn.charged, 0);
             let pid = conn.pid;
             // Loud: the store ends the connection, its peer did not.
             let store_ended = matches!(reason, DropReason::Loud(_));

@@ -11,6 +11,7 @@ use plasma_protocol::Encoder;
 pub(super) use signal_hook_mio::v1_0::Signals;
 
 use super::admission::Admission;
+use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::listener::Listener;
 use super::quarantine::Watched;
@@ -46,7 +47,9 @@ pub(super) fn sub_token(id: ClientId) -> Token {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
     pub max_frame_len: u64,
+    pub input_budget: u64,
     pub queue_cap: u64,
+    pub subscriber_queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
 }
@@ -86,6 +89,8 @@ pub(super) struct EventLoop {
     pub(super) admission: Admission,
     /// Processes whose dropped connections' memory is quarantined.
     pub(super) watched: Watched,
+    /// Partly read input of all connections together.
+    pub(super) budget: InputBudget,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -133,7 +138,9 @@ impl EventLoop {
             encoder: Encoder::new(),
             limits: Limits {
                 max_frame_len: config.max_frame_len,
+                input_budget: config.input_budget,
                 queue_cap: config.queue_cap,
+                subscriber_queue_cap: config.subscriber_queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
             },
@@ -141,6 +148,7 @@ impl EventLoop {
             max_clients: config.max_clients.max(1),
             admission: Admission::default(),
             watched: Watched::default(),
+            budget: InputBudget::default(),
         })
     }
 
@@ -303,7 +311,24 @@ impl EventLoop {
         let ids: Vec<ClientId> = self.ready.iter().copied().collect();
         for id in ids {
             self.serve(id);
+            self.recharge(id);
             self.drop_doomed();
+        }
+        for id in self.budget.take_woken() {
+            if self.conns.contains_key(&id) {
+                self.ready.insert(id);
+            }
+        }
+    }
+
+    /// Brings `id`'s charge against the input budget up to date.
+    fn recharge(&mut self, id: ClientId) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            // Frames handled: the reservation shrinks to what is left
+            // (never grows here: growing is admitted before reads).
+            let now = charge(conn.input.footprint()).min(conn.charged);
+            self.budget.recharge(conn.charged, now);
+            conn.charged = now;
         }
     }
 
@@ -342,11 +367,41 @@ impl EventLoop {
                 return;
             }
             let want = conn.input.head_frame_missing().unwrap_or(0);
+            let wanted = charge(
+                conn.input
+                    .allocated_after_read(want)
+                    .max(conn.input.footprint()),
+            );
+            if !self
+                .budget
+                .admits(conn.charged, wanted, self.limits.input_budget)
+            {
+                // Read again when another connection's frame is done.
+                self.budget.wait(id);
+                self.ready.remove(&id);
+                return;
+            }
             let sock = std::os::fd::AsFd::as_fd(&conn.stream);
-            match conn.input.read_from(sock, want) {
+            let read = conn.input.read_from(sock, want);
+            // The read may have brought the header of a large frame.
+            let reserved = charge(conn.input.footprint());
+            let admitted = self
+                .budget
+                .admits(conn.charged, reserved, self.limits.input_budget);
+            let now = if admitted {
+                reserved
+            } else {
+                charge(conn.input.allocated())
+            };
+            self.budget.recharge(conn.charged, now);
+            conn.charged = now;
+            match read {
                 Ok(0) => conn.eof = true,
                 Ok(n) => read_left = read_left.saturating_sub(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    conn.input.shrink_when_idle();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_disconnect(&e) => conn.eof = true,
                 Err(e) => {

@@ -4,6 +4,7 @@
 //! outcomes to bytes; every decision lives in [`crate::core`].
 
 mod admission;
+mod budget;
 mod connection;
 mod effects;
 mod event_loop;
