@@ -20,6 +20,15 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     field(11) + field(12)
 }
 
+/// Whether `pid`'s main thread is running or runnable right now (state
+/// `R` in `/proc/PID/stat`), as opposed to sleeping in a system call.
+pub fn is_busy(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(proc_path(pid, "stat")).unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat.get(i + 2..i + 3))
+        .is_some_and(|state| state == "R")
+}
+
 /// Number of descriptors `pid` has open.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(proc_path(pid, "fd"))

@@ -36,6 +36,7 @@ mod debug;
 mod delete;
 mod get;
 mod index;
+mod long_reply;
 mod lru;
 mod memory;
 mod quarantine;
@@ -58,6 +59,7 @@ use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
 pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
+pub use long_reply::{LongReply, LongRequest};
 pub use memory::{ArenaMemory, VecMemory};
 pub use quarantine::QuarantineId;
 
@@ -115,6 +117,15 @@ pub enum Effect {
         to: Audience,
         /// The entries of the message.
         infos: Vec<ObjectInfo>,
+    },
+    /// A reply too long for one turn: start it with [`Store::start_long`]
+    /// and advance it with [`Store::advance_long`] between other clients'
+    /// turns; `to`'s later requests wait for it.
+    Long {
+        /// The receiving client.
+        to: ClientId,
+        /// Which reply.
+        request: LongRequest,
     },
 }
 
@@ -308,17 +319,20 @@ impl Store {
             Request::Release { id } => self.release(client, id, out)?,
             Request::Delete { ids } => self.delete(client, ids, out),
             Request::Contains { id } => self.contains(client, id, out),
-            Request::List => self.list(client, out),
+            Request::List => out.effects.push(Effect::Long {
+                to: client,
+                request: LongRequest::List,
+            }),
             Request::Evict { num_bytes } => self.evict_request(client, num_bytes, out),
             Request::Subscribe => self.subscribe(client, out),
             Request::SetOptions {
                 client_name,
                 output_memory_quota,
             } => self.set_options(client, client_name, output_memory_quota, out),
-            Request::DebugString => {
-                let text = self.debug_string();
-                out.reply(client, Reply::DebugString { text });
-            }
+            Request::DebugString => out.effects.push(Effect::Long {
+                to: client,
+                request: LongRequest::DebugString,
+            }),
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),

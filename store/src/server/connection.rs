@@ -39,6 +39,8 @@ pub struct Connection {
     pub pid: i32,
     /// What its input buffer is charged against the input budget.
     pub charged: u64,
+    /// A long reply is being built for it; its next frames wait.
+    pub busy: bool,
 }
 
 impl Connection {
@@ -58,6 +60,7 @@ impl Connection {
             write_interest: false,
             pid,
             charged: 0,
+            busy: false,
         }
     }
 

@@ -1,23 +1,23 @@
 //! Performing the core's outcomes (replies, fd messages, notifications),
 //! flushing queues, and dropping connections.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 
 use mio::unix::SourceFd;
 use mio::Interest;
 
 use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventLoop};
+use super::slices::NOTES_PER_TURN;
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
-use crate::core::{Audience, ClientId, Effect, Outcome};
+use crate::core::{ClientId, Effect, Outcome};
 
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
     pub(super) fn perform(&mut self, out: Outcome) {
         // Bytes each peer's queue held before this batch: what the cap judges.
         let mut replied: Vec<(ClientId, u64)> = Vec::new();
-        let mut notified: BTreeMap<ClientId, u64> = BTreeMap::new();
+        let backlogged = self.slices.backlogged();
         for effect in out.effects {
             match effect {
                 Effect::Reply { to, reply, fds } => {
@@ -38,35 +38,14 @@ impl EventLoop {
                         }
                     }
                 }
-                Effect::Notify { to, infos } => {
-                    let mut message = Vec::new();
-                    self.encoder.encode_notification(&infos, &mut message);
-                    match to {
-                        Audience::Subscribers => {
-                            for (id, conn) in self.conns.iter_mut() {
-                                if let Some(sub) = conn.subscriber.as_mut() {
-                                    notified.entry(*id).or_insert(sub.queued());
-                                    sub.push(message.clone());
-                                }
-                            }
-                        }
-                        Audience::Client(id) => {
-                            if let Some(sub) =
-                                self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut())
-                            {
-                                notified.entry(id).or_insert(sub.queued());
-                                sub.push(message);
-                            }
-                        }
-                    }
-                }
+                Effect::Notify { to, infos } => self.slices.push_note(to, infos),
+                Effect::Long { to, request } => self.start_long(to, request),
             }
         }
         // Notifications first: a subscriber waiting for a seal is woken
-        // before the sealer's own reply lets the sealer run on.
-        for (id, before) in notified {
-            self.flush_subscriber(id, Some(before));
-        }
+        // before the sealer's own reply lets the sealer run on (unless a
+        // backlog of earlier notifications is still draining).
+        self.deliver_notes(NOTES_PER_TURN, !backlogged);
         for (id, before) in replied {
             self.flush_connection(id, Some(before));
             let answered = !self.store.has_pending_get(id);
@@ -171,7 +150,7 @@ impl EventLoop {
     /// earlier one. `false` when the descriptor is unusable (the connection
     /// is then dropped).
     pub(super) fn attach_subscriber(&mut self, id: ClientId, fd: OwnedFd) -> bool {
-        let sub = match Subscriber::new(fd) {
+        let sub = match Subscriber::new(fd, self.slices.next_seq()) {
             Ok(s) => s,
             Err(e) => {
                 let reason = format!("unusable notification descriptor: {e}");
@@ -194,6 +173,7 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
+        self.subscribers.insert(id);
         if let Some(old) = conn.subscriber.replace(sub) {
             tracing::info!(
                 client = id,
@@ -211,6 +191,7 @@ impl EventLoop {
         let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.take()) else {
             return;
         };
+        self.subscribers.remove(&id);
         self.admission.note_freed();
         let _ = self
             .poll
@@ -242,6 +223,7 @@ impl EventLoop {
                 continue;
             };
             self.admission.note_freed();
+            self.subscribers.remove(&id);
             self.budget.recharge(conn.charged, 0);
             let pid = conn.pid;
             // Loud: the store ends the connection, its peer did not.

@@ -16,6 +16,7 @@ use super::connection::Connection;
 use super::listener::Listener;
 use super::quarantine::Watched;
 use super::shutdown::Shutdown;
+use super::slices::{Slices, NOTES_PER_TURN};
 use super::ServerError;
 use crate::arena::Arena;
 use crate::config::ServerConfig;
@@ -91,6 +92,10 @@ pub(super) struct EventLoop {
     pub(super) watched: Watched,
     /// Partly read input of all connections together.
     pub(super) budget: InputBudget,
+    /// Long replies and notifications sent a slice per turn.
+    pub(super) slices: Slices,
+    /// Connections with a notification socket.
+    pub(super) subscribers: BTreeSet<ClientId>,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -149,6 +154,8 @@ impl EventLoop {
             admission: Admission::default(),
             watched: Watched::default(),
             budget: InputBudget::default(),
+            slices: Slices::default(),
+            subscribers: BTreeSet::new(),
         })
     }
 
@@ -193,6 +200,9 @@ impl EventLoop {
             self.expire_gets();
             self.expire_partial_frames();
             self.serve_ready();
+            self.advance_jobs();
+            self.deliver_notes(NOTES_PER_TURN, false);
+            self.drop_doomed();
             let now = Instant::now();
             self.poll_peer_exits(now);
             self.resume_accepting(now);
@@ -216,7 +226,7 @@ impl EventLoop {
     /// Zero when some connection has buffered work, else until the next
     /// Get deadline or partial-frame deadline, else forever.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.doomed.is_empty() {
+        if !self.ready.is_empty() || !self.doomed.is_empty() || self.slices.pending() {
             return Some(Duration::ZERO);
         }
         let partial = self

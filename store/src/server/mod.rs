@@ -15,6 +15,7 @@ mod output;
 mod peer_exit;
 mod quarantine;
 mod shutdown;
+mod slices;
 mod subscriber;
 #[cfg(test)]
 mod tests;

@@ -69,6 +69,15 @@ impl OutQueue {
         }
     }
 
+    /// Appends a complete frame built elsewhere.
+    pub fn push_frame(&mut self, frame: Vec<u8>) {
+        self.queued += frame.len() as u64;
+        self.items.push_back(Item::Bytes {
+            data: frame,
+            sent: 0,
+        });
+    }
+
     /// Appends one fd message carrying the arena descriptor.
     pub fn push_arena_fd(&mut self) {
         self.items.push_back(Item::ArenaFd);

@@ -3,6 +3,7 @@
 
 mod awaiting;
 mod lifecycle;
+mod long_replies;
 mod pyarrow;
 mod quarantine;
 mod space;

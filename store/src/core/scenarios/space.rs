@@ -289,7 +289,7 @@ fn refused_untouched(fx: &[Effect]) -> bool {
                 error: ErrorCode::OutOfMemory
             }
         ),
-        Effect::Notify { .. } => false,
+        Effect::Notify { .. } | Effect::Long { .. } => false,
     })
 }
 
