@@ -8,7 +8,7 @@ use clap::{ArgAction, Parser};
 use tracing_subscriber::EnvFilter;
 
 use crate::backing::DEFAULT_SHM_DIR;
-use crate::config::{default_max_clients, ServerConfig, DEFAULT_SPIN};
+use crate::config::{default_max_clients, ServerConfig, DEFAULT_FRAME_DEADLINE, DEFAULT_SPIN};
 use crate::server::{self, Shutdown};
 
 /// Parsed command line.
@@ -61,8 +61,10 @@ pub struct Args {
     #[arg(long = "subscriber-queue-cap", value_name = "BYTES", value_parser = parse_size,
           default_value = "8M")]
     pub subscriber_queue_cap: u64,
-    /// Time a started frame has to arrive completely, in milliseconds.
-    #[arg(long = "frame-deadline-ms", value_name = "MS", default_value_t = 30_000,
+    /// Time a started frame has to arrive completely, in milliseconds; a
+    /// peer that is slower is dropped.
+    #[arg(long = "frame-deadline-ms", value_name = "MS",
+          default_value_t = DEFAULT_FRAME_DEADLINE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub frame_deadline_ms: u64,
     /// After serving anything, keep polling without sleeping for this many
@@ -292,7 +294,7 @@ mod tests {
         assert_eq!(c.queue_cap, crate::config::DEFAULT_QUEUE_CAP);
         assert_eq!(c.queue_cap, 4 << 20);
         assert_eq!(c.subscriber_queue_cap, 8 << 20);
-        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(30));
+        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(10));
     }
 
     #[test]

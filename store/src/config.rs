@@ -24,8 +24,11 @@ pub const FRAME_OVERHEAD: u64 = 16 << 20;
 pub fn default_max_frame(capacity: u64) -> u64 {
     capacity.saturating_add(FRAME_OVERHEAD)
 }
-/// Default time a started frame has to arrive completely.
-pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
+/// Default time a started frame has to arrive completely: a slowloris
+/// peer holds its connection (and its share of the input budget) this
+/// long. A real client sends a frame in one go; the largest (a CreateAndSeal
+/// of a whole store) takes well under a second over a Unix socket.
+pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(10);
 /// Default time the loop keeps polling without sleeping after activity: off,
 /// because on a loaded 2-vCPU machine a spinning store steals the CPU its
 /// clients need (measured: 40-54k puts/s with 50 µs against 62-79k without).

@@ -68,7 +68,7 @@ impl EventLoop {
                     }
                 }
             }
-            match self.listener.accept() {
+            match self.listener.accept(&mut self.peer_log) {
                 Ok(Accepted::Client { stream, pid }) => {
                     self.end_refusals();
                     if self.admission.paused_since.take().is_some() {

@@ -2,6 +2,7 @@
 //! flushing queues, and dropping connections.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::Interest;
@@ -175,10 +176,12 @@ impl EventLoop {
         };
         self.subscribers.insert(id);
         if let Some(old) = conn.subscriber.replace(sub) {
-            tracing::info!(
-                client = id,
-                "second subscribe: the new socket replaces the old one"
-            );
+            if self.peer_log.admit(Instant::now()) {
+                tracing::info!(
+                    client = id,
+                    "second subscribe: the new socket replaces the old one"
+                );
+            }
             let _ = self
                 .poll
                 .registry()
@@ -201,7 +204,12 @@ impl EventLoop {
             DropReason::Quiet(r) => {
                 tracing::debug!(client = id, "closing notification socket: {r}")
             }
-            DropReason::Loud(r) => tracing::warn!(client = id, "closing notification socket: {r}"),
+            DropReason::Loud(r) if self.peer_log.admit(Instant::now()) => {
+                tracing::warn!(client = id, "closing notification socket: {r}")
+            }
+            DropReason::Loud(r) => {
+                tracing::debug!(client = id, "closing notification socket: {r}")
+            }
         }
     }
 
@@ -232,7 +240,12 @@ impl EventLoop {
                 DropReason::Quiet(r) => {
                     tracing::debug!(client = id, pid, "dropping connection: {r}")
                 }
-                DropReason::Loud(r) => tracing::warn!(client = id, pid, "dropping connection: {r}"),
+                DropReason::Loud(r) if self.peer_log.admit(Instant::now()) => {
+                    tracing::warn!(client = id, pid, "dropping connection: {r}")
+                }
+                DropReason::Loud(r) => {
+                    tracing::debug!(client = id, pid, "dropping connection: {r}")
+                }
             }
             let registry = self.poll.registry();
             let _ = registry.deregister(&mut conn.stream);

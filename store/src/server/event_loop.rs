@@ -14,6 +14,7 @@ use super::admission::Admission;
 use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::listener::Listener;
+use super::peer_log::PeerLog;
 use super::quarantine::Watched;
 use super::shutdown::Shutdown;
 use super::slices::{Slices, NOTES_PER_TURN};
@@ -96,6 +97,8 @@ pub(super) struct EventLoop {
     pub(super) slices: Slices,
     /// Connections with a notification socket.
     pub(super) subscribers: BTreeSet<ClientId>,
+    /// Bounds the log lines peers cause.
+    pub(super) peer_log: PeerLog,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -156,6 +159,7 @@ impl EventLoop {
             budget: InputBudget::default(),
             slices: Slices::default(),
             subscribers: BTreeSet::new(),
+            peer_log: PeerLog::default(),
         })
     }
 
@@ -204,6 +208,7 @@ impl EventLoop {
             self.deliver_notes(NOTES_PER_TURN, false);
             self.drop_doomed();
             let now = Instant::now();
+            self.peer_log.tick(now);
             self.poll_peer_exits(now);
             self.resume_accepting(now);
         };
@@ -239,6 +244,7 @@ impl EventLoop {
             partial,
             self.admission.retry_at(),
             self.watched.next_poll(),
+            self.peer_log.report_at(),
         ]
         .into_iter()
         .flatten()
@@ -256,7 +262,9 @@ impl EventLoop {
                 .registry()
                 .register(&mut stream, conn_token(id), Interest::READABLE)
         {
-            tracing::warn!("registering a new connection failed: {e}");
+            if self.peer_log.admit(Instant::now()) {
+                tracing::warn!("registering a new connection failed: {e}");
+            }
             return;
         }
         self.conns.insert(id, Connection::new(stream, pid));

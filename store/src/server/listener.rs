@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use nix::errno::Errno;
@@ -15,6 +16,8 @@ use nix::sys::socket::{
     UnixAddr,
 };
 use nix::sys::stat::{umask, Mode};
+
+use super::peer_log::PeerLog;
 
 /// Listen backlog, as the real store.
 const BACKLOG: i32 = 128;
@@ -152,8 +155,8 @@ impl Listener {
     }
 
     /// Accepts one pending connection. Peers the policy refuses are closed
-    /// here, with one log line each.
-    pub fn accept(&self) -> io::Result<Accepted> {
+    /// here, with one log line each as far as `log` admits.
+    pub(super) fn accept(&self, log: &mut PeerLog) -> io::Result<Accepted> {
         loop {
             let stream = match self.inner.accept() {
                 Ok((s, _)) => s,
@@ -161,18 +164,22 @@ impl Listener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => return Ok(Accepted::NoDescriptor),
                 Err(e) if is_transient_accept_error(&e) => {
-                    tracing::warn!("accept on {} failed: {e}", self.path.display());
+                    if log.admit(Instant::now()) {
+                        tracing::warn!("accept on {} failed: {e}", self.path.display());
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            match getsockopt(&stream, PeerCredentials) {
-                Ok(c) if self.policy.allows(c.uid(), c.gid()) => {
-                    return Ok(Accepted::Client {
-                        stream,
-                        pid: c.pid(),
-                    })
-                }
+            let credentials = getsockopt(&stream, PeerCredentials);
+            if matches!(&credentials, Ok(c) if self.policy.allows(c.uid(), c.gid())) {
+                let pid = credentials.map_or(0, |c| c.pid());
+                return Ok(Accepted::Client { stream, pid });
+            }
+            if !log.admit(Instant::now()) {
+                continue;
+            }
+            match credentials {
                 Ok(c) => tracing::warn!(
                     uid = c.uid(),
                     gid = c.gid(),

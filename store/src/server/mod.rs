@@ -13,6 +13,7 @@ mod input;
 pub mod listener;
 mod output;
 mod peer_exit;
+mod peer_log;
 mod quarantine;
 mod shutdown;
 mod slices;
