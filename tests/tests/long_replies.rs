@@ -13,35 +13,9 @@ use std::os::unix::net::UnixStream;
 use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
 use plasma_e2e::procfs::is_busy;
 use plasma_e2e::{within, RawConnection, TestStore, PATIENCE};
-use plasma_protocol::{Encoder, ErrorCode, ObjectId, Reply, Request, HEADER_LEN};
+use plasma_protocol::{Encoder, Reply, Request, HEADER_LEN};
 
 const OBJECTS: usize = 200_000;
-
-fn seal_empty_objects(store: &TestStore, n: usize) -> Vec<ObjectId> {
-    let (mut raw, _) = RawConnection::connect_handshake(store.socket());
-    let mut all = Vec::with_capacity(n);
-    for start in (0..n).step_by(5000) {
-        let ids: Vec<ObjectId> = (0..5000.min(n - start))
-            .map(|_| ObjectId::random())
-            .collect();
-        let count = ids.len();
-        all.extend_from_slice(&ids);
-        let reply = raw.request(&Request::CreateAndSealBatch {
-            ids,
-            evict_if_full: true,
-            data: vec![b""; count],
-            metadata: vec![b""; count],
-            digests: vec![[0; 8]; count],
-        });
-        assert_eq!(
-            reply,
-            Reply::CreateAndSealBatch {
-                error: ErrorCode::Ok
-            }
-        );
-    }
-    all
-}
 
 /// A connection the store has accepted (a Connect answered).
 fn connected(store: &TestStore) -> UnixStream {
@@ -73,7 +47,9 @@ fn read_frame(mut s: &UnixStream) -> Vec<u8> {
 #[test]
 fn another_client_is_answered_while_a_huge_list_is_built() {
     let store = TestStore::builder().memory(20_000_000).start();
-    seal_empty_objects(&store, OBJECTS);
+    RawConnection::connect_handshake(store.socket())
+        .0
+        .seal_empty_objects(OBJECTS);
     let pid = store.pid();
     let lister = connected(&store);
     let (mut other, _) = RawConnection::connect_handshake(store.socket());
@@ -130,7 +106,9 @@ fn the_deletions_of_a_huge_eviction_go_out_between_other_clients_requests() {
     const N: usize = 100_000;
     let store = TestStore::builder().memory(20_000_000).start();
     let pid = store.pid();
-    let ids = seal_empty_objects(&store, N);
+    let ids = RawConnection::connect_handshake(store.socket())
+        .0
+        .seal_empty_objects(N);
     // A subscriber whose socket takes everything at once (as root, beyond
     // the usual limit): what the store has sent can be counted unread.
     let (mut notes, theirs) = UnixStream::pair().unwrap();

@@ -14,27 +14,15 @@ use std::time::Duration;
 
 use plasma_e2e::procfs::{peak_rss_bytes, rss_bytes};
 use plasma_e2e::{eventually, frame_with_len, RawConnection, TestStore, PATIENCE};
-use plasma_protocol::{ObjectId, Reply, Request};
+use plasma_protocol::Request;
 
 const MB: u64 = 1 << 20;
 
-/// Seals `n` empty objects in batches of 1000 (no arena bytes touched).
+/// Seals `n` empty objects (no arena byte touched).
 fn seal_empty_objects(store: &TestStore, n: usize) {
-    let (mut raw, _) = RawConnection::connect_handshake(store.socket());
-    for start in (0..n).step_by(1000) {
-        let count = 1000.min(n - start);
-        let reply = raw.request(&Request::CreateAndSealBatch {
-            ids: (0..count).map(|_| ObjectId::random()).collect(),
-            evict_if_full: true,
-            data: vec![b""; count],
-            metadata: vec![b""; count],
-            digests: vec![[0; 8]; count],
-        });
-        assert!(
-            matches!(reply, Reply::CreateAndSealBatch { error } if error == plasma_protocol::ErrorCode::Ok),
-            "{reply:?}"
-        );
-    }
+    RawConnection::connect_handshake(store.socket())
+        .0
+        .seal_empty_objects(n);
 }
 
 #[test]
@@ -108,7 +96,7 @@ fn a_client_flooding_list_without_reading_is_dropped_at_its_cap() {
 fn a_subscriber_that_never_reads_is_cut_off_at_8_mib() {
     let store = TestStore::builder().memory(20_000_000).start();
     let mut sub = store.client().subscribe().unwrap();
-    // 150 messages of 1000 notifications (about 13 MB), none read.
+    // 30 messages of 5,000 notifications (about 13 MB), none read.
     seal_empty_objects(&store, 150_000);
     let mut seen = 0;
     while let Ok(Some(_)) = sub.recv_timeout(Duration::from_secs(1)) {
