@@ -112,10 +112,16 @@ impl EventLoop {
             };
             let mut message = Vec::new();
             self.encoder.encode_notification(&note.infos, &mut message);
-            let receivers: Vec<ClientId> = match note.to {
-                Audience::Subscribers => self.subscribers.iter().copied().collect(),
-                Audience::Client(id) => vec![id],
+            let (everyone, only) = match note.to {
+                Audience::Subscribers => (true, None),
+                Audience::Client(id) => (false, Some(id)),
             };
+            let receivers = self
+                .subscribers
+                .iter()
+                .copied()
+                .filter(|_| everyone)
+                .chain(only);
             for id in receivers {
                 let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut()) else {
                     continue;
