@@ -18,11 +18,10 @@ use crate::{frame_header, MessageType, ObjectInfo, HEADER_LEN};
 /// w.push(&objects[0]);
 /// w.push(&objects[1]); // ... other work in between ...
 /// w.push(&objects[2]);
-/// let mut sliced = Vec::new();
-/// w.finish(&mut sliced);
+/// let sliced = w.finish();
 /// let mut whole = Vec::new();
 /// Encoder::new().encode_reply(&Reply::List { objects }, &mut whole);
-/// assert_eq!(sliced, whole);
+/// assert_eq!(sliced.as_slice(), &whole[..]);
 /// ```
 pub struct ListReplyWriter {
     fbb: Fbb,
@@ -66,18 +65,58 @@ impl ListReplyWriter {
         self.offsets.is_empty()
     }
 
-    /// Appends the complete frame (header and payload) to `out`.
-    pub fn finish(mut self, out: &mut Vec<u8>) {
+    /// The complete frame (header and payload). The builder's own buffer
+    /// becomes the frame's: no copy of a reply that may be tens of MB.
+    pub fn finish(mut self) -> BuiltFrame {
         let vec =
             offset_vector::<flatbuffers::TableFinishedWIPOffset>(&mut self.fbb, &self.offsets);
         let start = self.fbb.start_table();
         self.fbb.push_slot_always(vt(0), vec);
         let root = self.fbb.end_table(start);
         self.fbb.finish_minimal(root);
-        let data = self.fbb.finished_data();
-        out.reserve(HEADER_LEN + data.len());
-        out.extend_from_slice(&frame_header(MessageType::ListReply.as_i64(), data.len()));
-        out.extend_from_slice(data);
+        let header = frame_header(
+            MessageType::ListReply.as_i64(),
+            self.fbb.finished_data().len(),
+        );
+        let (mut bytes, head) = self.fbb.collapse();
+        match head.checked_sub(HEADER_LEN) {
+            // The builder fills its buffer from the back: there is usually
+            // room for the header in front of the payload.
+            Some(start) => {
+                bytes[start..head].copy_from_slice(&header);
+                BuiltFrame { bytes, start }
+            }
+            None => {
+                let mut frame = Vec::with_capacity(HEADER_LEN + bytes.len() - head);
+                frame.extend_from_slice(&header);
+                frame.extend_from_slice(&bytes[head..]);
+                BuiltFrame {
+                    bytes: frame,
+                    start: 0,
+                }
+            }
+        }
+    }
+}
+
+/// A complete frame at the end of a buffer: `bytes[start..]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltFrame {
+    /// The buffer; the frame is its tail.
+    pub bytes: Vec<u8>,
+    /// Where the frame starts in `bytes`.
+    pub start: usize,
+}
+
+impl BuiltFrame {
+    /// A frame that is the whole of `bytes`.
+    pub fn whole(bytes: Vec<u8>) -> Self {
+        BuiltFrame { bytes, start: 0 }
+    }
+
+    /// The frame's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(self.start..).unwrap_or_default()
     }
 }
 
@@ -117,9 +156,8 @@ mod tests {
                 }
             }
             assert_eq!(w.len(), count);
-            let mut sliced = Vec::new();
-            w.finish(&mut sliced);
-            assert_eq!(sliced, whole, "{count} entries");
+            let sliced = w.finish();
+            assert_eq!(sliced.as_slice(), &whole[..], "{count} entries");
         }
     }
 }

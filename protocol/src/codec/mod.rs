@@ -16,7 +16,7 @@ mod notification;
 mod object;
 mod wire;
 
-pub use list_writer::ListReplyWriter;
+pub use list_writer::{BuiltFrame, ListReplyWriter};
 pub use notification::decode_notification;
 
 use crate::frame::{frame_header, HEADER_LEN};

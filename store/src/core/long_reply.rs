@@ -9,7 +9,7 @@
 //! other clients handled between two slices may change the table: an entry
 //! appears as it was when its slice visited it.
 
-use plasma_protocol::{Encoder, ListReplyWriter, Reply};
+use plasma_protocol::{BuiltFrame, Encoder, ListReplyWriter, Reply};
 
 use super::table::ListTag;
 use super::Store;
@@ -57,7 +57,7 @@ impl Store {
 
     /// Visits up to `max_slots` more table slots for `job`; returns the
     /// complete reply frame once the whole table has been visited.
-    pub fn advance_long(&self, job: &mut LongReply, max_slots: usize) -> Option<Vec<u8>> {
+    pub fn advance_long(&self, job: &mut LongReply, max_slots: usize) -> Option<BuiltFrame> {
         let from = job.next_slot;
         match &mut job.kind {
             Kind::List(writer) => {
@@ -83,15 +83,15 @@ impl Store {
         if job.next_slot < self.table.slot_count() {
             return None;
         }
-        let mut frame = Vec::new();
         match std::mem::replace(&mut job.kind, Kind::Done) {
-            Kind::List(writer) => writer.finish(&mut frame),
+            Kind::List(writer) => Some(writer.finish()),
             Kind::Debug(tally) => {
                 let text = self.debug_text(tally);
+                let mut frame = Vec::new();
                 Encoder::new().encode_reply(&Reply::DebugString { text }, &mut frame);
+                Some(BuiltFrame::whole(frame))
             }
-            Kind::Done => return None,
+            Kind::Done => None,
         }
-        Some(frame)
     }
 }

@@ -84,7 +84,7 @@ impl Kit {
         let mut job = self.store.start_long(request);
         let frame = loop {
             if let Some(frame) = self.store.advance_long(&mut job, 3) {
-                break frame;
+                break frame.as_slice().to_vec();
             }
         };
         let (f, used) = parse_frame(&frame, u64::MAX).unwrap().unwrap();

@@ -69,12 +69,14 @@ impl OutQueue {
         }
     }
 
-    /// Appends a complete frame built elsewhere.
-    pub fn push_frame(&mut self, frame: Vec<u8>) {
-        self.queued += frame.len() as u64;
+    /// Appends a complete frame built elsewhere (its buffer is kept, not
+    /// copied).
+    pub fn push_frame(&mut self, frame: plasma_protocol::BuiltFrame) {
+        let start = frame.start.min(frame.bytes.len());
+        self.queued += (frame.bytes.len() - start) as u64;
         self.items.push_back(Item::Bytes {
-            data: frame,
-            sent: 0,
+            data: frame.bytes,
+            sent: start,
         });
     }
 

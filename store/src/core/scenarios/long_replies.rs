@@ -12,7 +12,7 @@ fn build(k: &Kit, request: LongRequest, slots: usize) -> Vec<u8> {
     let mut job = k.store.start_long(request);
     loop {
         if let Some(frame) = k.store.advance_long(&mut job, slots) {
-            return frame;
+            return frame.as_slice().to_vec();
         }
     }
 }
@@ -51,7 +51,7 @@ fn other_requests_are_handled_between_slices() {
     k.run(B, create_req(oid(500), 3, 0));
     let frame = loop {
         if let Some(frame) = k.store.advance_long(&mut job, 10) {
-            break frame;
+            break frame.as_slice().to_vec();
         }
     };
     let (f, _) = plasma_protocol::parse_frame(&frame, u64::MAX)
