@@ -46,14 +46,18 @@ impl Store {
             c.subscribed = true;
             self.subscribers += 1;
         }
-        let backlog = self
-            .table
-            .iter()
-            .filter(|(_, e)| e.state == State::Sealed)
-            .map(|(_, e)| Effect::Notify {
+        let mut backlog = Vec::with_capacity(self.table.len());
+        backlog.extend(
+            self.table
+                .iter()
+                .filter(|(_, e)| e.state == State::Sealed)
+                .map(|(_, e)| e.seal_info()),
+        );
+        if !backlog.is_empty() {
+            out.effects.push(Effect::NotifyEach {
                 to: Audience::Client(client),
-                infos: vec![e.seal_info()],
+                infos: backlog,
             });
-        out.effects.extend(backlog);
+        }
     }
 }

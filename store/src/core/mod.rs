@@ -118,6 +118,16 @@ pub enum Effect {
         /// The entries of the message.
         infos: Vec<ObjectInfo>,
     },
+    /// One notification message per entry of `infos`, in order: the same
+    /// as one `Notify` each, kept as one effect so that the deletions of a
+    /// 200,000-object eviction (or a subscribe backlog) cost one vector,
+    /// and the loop sends them a slice per turn.
+    NotifyEach {
+        /// The receivers.
+        to: Audience,
+        /// One message each.
+        infos: Vec<ObjectInfo>,
+    },
     /// A reply too long for one turn: start it with [`Store::start_long`]
     /// and advance it with [`Store::advance_long`] between other clients'
     /// turns; `to`'s later requests wait for it.

@@ -190,13 +190,21 @@ impl Store {
         self.table.remove(slot);
     }
 
-    /// One deletion notification for `id` (§9).
+    /// One deletion notification for `id` (§9), joined to the deletions
+    /// just before it, if any, as one [`Effect::NotifyEach`].
     pub(super) fn notify_deletion(&mut self, id: ObjectId, out: &mut Outcome) {
-        if self.subscribers > 0 {
-            out.effects.push(Effect::Notify {
+        if self.subscribers == 0 {
+            return;
+        }
+        match out.effects.last_mut() {
+            Some(Effect::NotifyEach {
+                to: Audience::Subscribers,
+                infos,
+            }) => infos.push(deletion_info(id)),
+            _ => out.effects.push(Effect::NotifyEach {
                 to: Audience::Subscribers,
                 infos: vec![deletion_info(id)],
-            });
+            }),
         }
     }
 }

@@ -8,7 +8,8 @@ use plasma_protocol::{
 };
 
 use super::{
-    ClientId, Clock, Effect, LongRequest, Outcome, Store, StoreConfig, VecMemory, Violation,
+    Audience, ClientId, Clock, Effect, LongRequest, Outcome, Store, StoreConfig, VecMemory,
+    Violation,
 };
 
 /// A store plus a manual clock; every call checks the store's invariants.
@@ -216,9 +217,25 @@ pub fn replies(effects: &[Effect]) -> Vec<(ClientId, Reply)> {
         .iter()
         .filter_map(|e| match e {
             Effect::Reply { to, reply, .. } => Some((*to, reply.clone())),
-            Effect::Notify { .. } | Effect::Long { .. } => None,
+            Effect::Notify { .. } | Effect::NotifyEach { .. } | Effect::Long { .. } => None,
         })
         .collect()
+}
+
+/// Every notification message among `effects`, in order, with its
+/// receivers (a `NotifyEach` counts one message per entry).
+pub fn messages(effects: &[Effect]) -> Vec<(Audience, Vec<ObjectInfo>)> {
+    let mut all = Vec::new();
+    for e in effects {
+        match e {
+            Effect::Notify { to, infos } => all.push((*to, infos.clone())),
+            Effect::NotifyEach { to, infos } => {
+                all.extend(infos.iter().map(|i| (*to, vec![i.clone()])));
+            }
+            Effect::Reply { .. } | Effect::Long { .. } => {}
+        }
+    }
+    all
 }
 
 /// Ids of every deletion notification among `effects`, in order.
@@ -235,7 +252,7 @@ fn notified(effects: &[Effect], deletion: bool) -> Vec<ObjectId> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Notify { infos, .. } => Some(infos),
+            Effect::Notify { infos, .. } | Effect::NotifyEach { infos, .. } => Some(infos),
             Effect::Reply { .. } | Effect::Long { .. } => None,
         })
         .flatten()

@@ -39,7 +39,8 @@ impl EventLoop {
                         }
                     }
                 }
-                Effect::Notify { to, infos } => self.slices.push_note(to, infos),
+                Effect::Notify { to, infos } => self.slices.push_note(to, infos, false),
+                Effect::NotifyEach { to, infos } => self.slices.push_note(to, infos, true),
                 Effect::Long { to, request } => self.start_long(to, request),
             }
         }

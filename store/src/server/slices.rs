@@ -23,12 +23,15 @@ pub(super) const SLOTS_PER_TURN: usize = 2048;
 /// Notification messages sent per turn (a few microseconds each).
 pub(super) const NOTES_PER_TURN: usize = 1024;
 
-/// One queued notification message.
+/// Queued notifications: one message with all of `infos`, or (`each`)
+/// one message per entry, `next` being the first not sent yet.
 #[derive(Debug)]
 struct Note {
     seq: u64,
     to: Audience,
     infos: Vec<ObjectInfo>,
+    each: bool,
+    next: usize,
 }
 
 /// Notifications not sent yet, and long replies in progress.
@@ -56,14 +59,37 @@ impl Slices {
         self.next_seq
     }
 
-    /// Queues one notification message.
-    pub(super) fn push_note(&mut self, to: Audience, infos: Vec<ObjectInfo>) {
+    /// Queues one notification message for all of `infos`, or one per
+    /// entry (`each`).
+    pub(super) fn push_note(&mut self, to: Audience, infos: Vec<ObjectInfo>, each: bool) {
+        if infos.is_empty() && each {
+            return;
+        }
         self.notes.push_back(Note {
             seq: self.next_seq,
             to,
             infos,
+            each,
+            next: 0,
         });
         self.next_seq += 1;
+    }
+
+    /// The next message to send: its receivers, its sequence number and
+    /// its entries; `None` when nothing is queued.
+    fn next_message(&mut self) -> Option<(Audience, u64, Vec<ObjectInfo>)> {
+        let note = self.notes.front_mut()?;
+        let (to, seq) = (note.to, note.seq);
+        if !note.each {
+            let note = self.notes.pop_front()?;
+            return Some((to, seq, note.infos));
+        }
+        let info = note.infos.get(note.next).cloned();
+        note.next += 1;
+        if note.next >= note.infos.len() {
+            self.notes.pop_front();
+        }
+        info.map(|i| (to, seq, vec![i]))
     }
 }
 
@@ -108,12 +134,12 @@ impl EventLoop {
     pub(super) fn deliver_notes(&mut self, limit: usize, judge: bool) {
         let mut notified: BTreeMap<ClientId, Option<u64>> = BTreeMap::new();
         for _ in 0..limit {
-            let Some(note) = self.slices.notes.pop_front() else {
+            let Some((to, seq, infos)) = self.slices.next_message() else {
                 break;
             };
             let mut message = Vec::new();
-            self.encoder.encode_notification(&note.infos, &mut message);
-            let (everyone, only) = match note.to {
+            self.encoder.encode_notification(&infos, &mut message);
+            let (everyone, only) = match to {
                 Audience::Subscribers => (true, None),
                 Audience::Client(id) => (false, Some(id)),
             };
@@ -127,7 +153,7 @@ impl EventLoop {
                 let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut()) else {
                     continue;
                 };
-                if sub.since > note.seq {
+                if sub.since > seq {
                     continue;
                 }
                 notified.entry(id).or_insert(judge.then(|| sub.queued()));

@@ -3,8 +3,8 @@
 
 use plasma_protocol::{ErrorCode, Reply, Request};
 
-use crate::core::testkit::{create_req, deletions, oid, replies, seals, Kit};
-use crate::core::{Audience, Effect};
+use crate::core::testkit::{create_req, deletions, messages, oid, replies, seals, Kit};
+use crate::core::Audience;
 
 use super::{A, B, C};
 
@@ -142,9 +142,9 @@ fn test_subscribe_deletions_sequence() {
     assert_eq!(deletions(&fx), (100..110).map(oid).collect::<Vec<_>>());
     assert_eq!(replies(&fx)[0].1, Reply::Evict { num_bytes: 55 });
     // Each deletion is its own message to the subscribers.
-    let notes = fx
+    let notes = messages(&fx)
         .iter()
-        .filter(|e| matches!(e, Effect::Notify { to: Audience::Subscribers, infos } if infos.len() == 1))
+        .filter(|(to, infos)| *to == Audience::Subscribers && infos.len() == 1)
         .count();
     assert_eq!(notes, 10);
 }
