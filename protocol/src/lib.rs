@@ -11,7 +11,10 @@ mod frame;
 mod id;
 mod message;
 
-pub use codec::{decode_notification, decode_reply, decode_request, DecodeError, Encoder};
+pub use codec::{
+    decode_notification, decode_reply, decode_request, BuiltFrame, DecodeError, Encoder,
+    ListReplyWriter,
+};
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{

@@ -8,7 +8,7 @@ use clap::{ArgAction, Parser};
 use tracing_subscriber::EnvFilter;
 
 use crate::backing::DEFAULT_SHM_DIR;
-use crate::config::{ServerConfig, DEFAULT_QUEUE_CAP, DEFAULT_SPIN};
+use crate::config::{default_max_clients, ServerConfig, DEFAULT_FRAME_DEADLINE, DEFAULT_SPIN};
 use crate::server::{self, Shutdown};
 
 /// Parsed command line.
@@ -41,16 +41,30 @@ pub struct Args {
     /// Also accept clients whose group id is this (repeatable).
     #[arg(long = "allow-gid", value_name = "GID")]
     pub allow_gid: Vec<u32>,
-    /// Largest frame payload accepted, in bytes (suffixes as for -m).
-    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_size,
-          default_value_t = plasma_protocol::DEFAULT_MAX_FRAME_LEN)]
-    pub max_frame: u64,
-    /// Cap on one connection's queued output, in bytes (suffixes as for -m).
+    /// Largest frame payload accepted, in bytes (suffixes as for -m). Default:
+    /// -m plus 16M, the largest CreateAndSeal that can succeed (its object
+    /// inline) with room for the ids of a large batch or Get.
+    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_size)]
+    pub max_frame: Option<u64>,
+    /// Bytes of partly read frames all connections together may hold; a
+    /// connection that would exceed it is not read until others finish their
+    /// frames. Default: the --max-frame value (one largest frame at a time).
+    #[arg(long = "input-budget", value_name = "BYTES", value_parser = parse_size)]
+    pub input_budget: Option<u64>,
+    /// Unread replies a connection may leave queued before it is dropped, in
+    /// bytes (suffixes as for -m). One large reply being read does not count.
     #[arg(long = "queue-cap", value_name = "BYTES", value_parser = parse_size,
-          default_value_t = DEFAULT_QUEUE_CAP)]
+          default_value = "4M")]
     pub queue_cap: u64,
-    /// Time a started frame has to arrive completely, in milliseconds.
-    #[arg(long = "frame-deadline-ms", value_name = "MS", default_value_t = 30_000,
+    /// Unread notifications a subscriber may leave queued before its
+    /// notification socket is closed, in bytes (suffixes as for -m).
+    #[arg(long = "subscriber-queue-cap", value_name = "BYTES", value_parser = parse_size,
+          default_value = "8M")]
+    pub subscriber_queue_cap: u64,
+    /// Time a started frame has to arrive completely, in milliseconds; a
+    /// peer that is slower is dropped.
+    #[arg(long = "frame-deadline-ms", value_name = "MS",
+          default_value_t = DEFAULT_FRAME_DEADLINE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub frame_deadline_ms: u64,
     /// After serving anything, keep polling without sleeping for this many
@@ -60,6 +74,13 @@ pub struct Args {
     #[arg(long = "spin-us", value_name = "US", default_value_t = DEFAULT_SPIN.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub spin_us: u64,
+    /// Clients served at once; each one past it is accepted and closed at
+    /// once (one log line per burst). The default is the descriptor limit
+    /// (ulimit -n) less 16 and less a sixteenth, which the store keeps for
+    /// its own descriptors and subscribers' sockets.
+    #[arg(long = "max-clients", value_name = "N", default_value_t = default_max_clients() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: u64,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -74,10 +95,18 @@ impl Args {
         c.external_store = self.external_store;
         c.allow_uids = self.allow_uid;
         c.allow_gids = self.allow_gid;
-        c.max_frame_len = self.max_frame;
+        if let Some(max) = self.max_frame {
+            c.max_frame_len = max;
+            c.input_budget = max;
+        }
+        if let Some(budget) = self.input_budget {
+            c.input_budget = budget;
+        }
         c.queue_cap = self.queue_cap;
+        c.subscriber_queue_cap = self.subscriber_queue_cap;
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
+        c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
         c.handle_signals = true;
         c
     }
@@ -260,9 +289,36 @@ mod tests {
         assert_eq!(c.capacity, 4 << 30);
         assert_eq!(c.shm_dir, PathBuf::from("/dev/shm"));
         assert!(!c.huge_pages);
-        assert_eq!(c.max_frame_len, plasma_protocol::DEFAULT_MAX_FRAME_LEN);
-        assert_eq!(c.queue_cap, 256 << 20);
-        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(30));
+        assert_eq!(c.max_frame_len, (4 << 30) + (16 << 20));
+        assert_eq!(c.input_budget, c.max_frame_len);
+        assert_eq!(c.queue_cap, crate::config::DEFAULT_QUEUE_CAP);
+        assert_eq!(c.queue_cap, 4 << 20);
+        assert_eq!(c.subscriber_queue_cap, 8 << 20);
+        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn memory_limits_follow_their_flags() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["plasma-store", "-s", "x", "-m", "10M"];
+            args.extend_from_slice(extra);
+            Args::try_parse_from(args).unwrap().into_config()
+        };
+        let c = parse(&[]);
+        assert_eq!(c.max_frame_len, (10 << 20) + (16 << 20));
+        assert_eq!(c.input_budget, c.max_frame_len);
+        let c = parse(&["--max-frame", "1M"]);
+        assert_eq!((c.max_frame_len, c.input_budget), (1 << 20, 1 << 20));
+        let c = parse(&["--max-frame", "1M", "--input-budget", "3M"]);
+        assert_eq!((c.max_frame_len, c.input_budget), (1 << 20, 3 << 20));
+        let c = parse(&["--queue-cap", "64k", "--subscriber-queue-cap", "1M"]);
+        assert_eq!((c.queue_cap, c.subscriber_queue_cap), (64 << 10, 1 << 20));
+        let c = parse(&["--max-clients", "7"]);
+        assert_eq!(c.max_clients, 7);
+        assert!(
+            Args::try_parse_from(["plasma-store", "-s", "x", "-m", "1", "--max-clients", "0"])
+                .is_err()
+        );
     }
 
     #[test]

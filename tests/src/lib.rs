@@ -20,6 +20,7 @@ mod bins;
 mod data;
 mod maps;
 mod process;
+pub mod procfs;
 pub mod pyenv;
 mod raw;
 mod store;

@@ -40,6 +40,7 @@ pub struct TestStoreBuilder {
     args: Vec<OsString>,
     socket: Option<PathBuf>,
     umask: Option<u32>,
+    nofile: Option<u32>,
     program: Option<PathBuf>,
 }
 
@@ -57,6 +58,7 @@ impl TestStore {
             args: Vec::new(),
             socket: None,
             umask: None,
+            nofile: None,
             program: None,
         }
     }
@@ -254,6 +256,13 @@ impl TestStoreBuilder {
         self
     }
 
+    /// Start the daemon with this descriptor limit (soft and hard
+    /// `RLIMIT_NOFILE`, set by `ulimit -n` in the shell that execs it).
+    pub fn nofile(mut self, limit: u32) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Starts the daemon and waits until its socket accepts connections.
     /// Panics with the daemon's stderr if it exits or does not listen in time.
     pub fn start(self) -> TestStore {
@@ -323,15 +332,21 @@ impl TestStoreBuilder {
 
         let program = self.program.unwrap_or_else(|| bin_path("e2e-store"));
         let program_name = program.clone();
-        let mut command = match self.umask {
-            None => Command::new(program),
-            Some(mask) => {
-                let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
-                    .arg(program);
-                sh
-            }
+        // Process settings that only a shell in between sets before exec.
+        let mut setup = Vec::new();
+        if let Some(mask) = self.umask {
+            setup.push(format!("umask {mask:03o}"));
+        }
+        if let Some(limit) = self.nofile {
+            setup.push(format!("ulimit -n {limit}"));
+        }
+        let mut command = if setup.is_empty() {
+            Command::new(program)
+        } else {
+            let mut sh = Command::new("sh");
+            setup.push("exec \"$0\" \"$@\"".into());
+            sh.arg("-c").arg(setup.join(" && ")).arg(program);
+            sh
         };
         let child = command
             .args(&args)

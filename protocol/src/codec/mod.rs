@@ -11,10 +11,12 @@ mod admin;
 mod batch;
 mod delete;
 mod get;
+mod list_writer;
 mod notification;
 mod object;
 mod wire;
 
+pub use list_writer::{BuiltFrame, ListReplyWriter};
 pub use notification::decode_notification;
 
 use crate::frame::{frame_header, HEADER_LEN};

@@ -1,5 +1,5 @@
-//! Contains, List, Evict, RefreshLRU, Subscribe (protocol.md §9,
-//! §10.10–§10.12).
+//! Contains, Evict, RefreshLRU, Subscribe (protocol.md §9,
+//! §10.10–§10.12); List is a long reply (long_reply.rs).
 
 use plasma_protocol::{ObjectId, Reply};
 
@@ -14,12 +14,6 @@ impl Store {
             .by_id(&id)
             .is_some_and(|e| matches!(e.state, State::Sealed | State::Evicted));
         out.reply(client, Reply::Contains { id, has_object });
-    }
-
-    /// List (§10.11): every entry, in table order.
-    pub(super) fn list(&mut self, client: ClientId, out: &mut Outcome) {
-        let objects = self.table.iter().map(|(_, e)| e.list_info()).collect();
-        out.reply(client, Reply::List { objects });
     }
 
     /// Evict (§10.12): from the global LRU's least recent end until
@@ -52,14 +46,18 @@ impl Store {
             c.subscribed = true;
             self.subscribers += 1;
         }
-        let backlog = self
-            .table
-            .iter()
-            .filter(|(_, e)| e.state == State::Sealed)
-            .map(|(_, e)| Effect::Notify {
+        let mut backlog = Vec::with_capacity(self.table.len());
+        backlog.extend(
+            self.table
+                .iter()
+                .filter(|(_, e)| e.state == State::Sealed)
+                .map(|(_, e)| e.seal_info()),
+        );
+        if !backlog.is_empty() {
+            out.effects.push(Effect::NotifyEach {
                 to: Audience::Client(client),
-                infos: vec![e.seal_info()],
+                infos: backlog,
             });
-        out.effects.extend(backlog);
+        }
     }
 }

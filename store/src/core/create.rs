@@ -13,6 +13,14 @@ pub(super) struct Sizes {
     pub metadata: u64,
 }
 
+impl Sizes {
+    /// Data plus metadata, `None` when the sum overflows (a size of -1 on
+    /// the wire is `u64::MAX` here).
+    fn total(self) -> Option<u64> {
+        self.data.checked_add(self.metadata)
+    }
+}
+
 impl Store {
     /// Create (§10.3): reply with the spec and, on first use of the segment
     /// by this client, its fd.
@@ -57,7 +65,9 @@ impl Store {
     }
 
     /// Inserts a new unsealed object held by its creator. A failure leaves
-    /// no entry (evictions made on the way stick).
+    /// no entry (evictions made on the way stick); an object larger than the
+    /// capacity, which no eviction could ever make room for, is refused
+    /// before anything is touched.
     pub(super) fn create_object(
         &mut self,
         client: ClientId,
@@ -71,8 +81,8 @@ impl Store {
             return Err(ErrorCode::ObjectExists);
         }
         let size = sizes
-            .data
-            .checked_add(sizes.metadata)
+            .total()
+            .filter(|&size| self.can_ever_fit(size))
             .ok_or(ErrorCode::OutOfMemory)?;
         if !self.enforce_quota(client, size, out) {
             return Err(ErrorCode::OutOfMemory);
@@ -204,6 +214,21 @@ impl Store {
         clock: &Clock,
         out: &mut Outcome,
     ) {
+        // The creator holds every object of the batch until all are sealed,
+        // so together they must fit; if they never can, evict nothing.
+        let total = data
+            .iter()
+            .zip(metadata)
+            .try_fold(0u64, |sum, (d, m)| sum.checked_add(sizes_of(d, m).total()?));
+        if !total.is_some_and(|t| self.can_ever_fit(t)) {
+            out.reply(
+                client,
+                Reply::CreateAndSealBatch {
+                    error: ErrorCode::OutOfMemory,
+                },
+            );
+            return;
+        }
         let mut slots = Vec::with_capacity(ids.len());
         for ((&id, d), m) in ids.iter().zip(data).zip(metadata) {
             match self.create_object(client, id, sizes_of(d, m), evict, clock, out) {
@@ -264,6 +289,13 @@ impl Store {
         self.erase_unsealed(slot);
         out.reply(client, Reply::Abort { id });
         Ok(())
+    }
+
+    /// Whether an object of `size` bytes fits an empty store: the budget is
+    /// the capacity, and the arena's slack guarantees a hole that large
+    /// once everything evictable is gone.
+    fn can_ever_fit(&self, size: u64) -> bool {
+        size <= self.config.capacity
     }
 
     /// Removes an unsealed object and its creator's hold, silently.

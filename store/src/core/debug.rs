@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::long_reply::QuotaTally;
 use super::Store;
 
 /// Formats like a C++ ostream prints a double (6 significant digits,
@@ -55,26 +56,19 @@ impl CacheLines<'_> {
 }
 
 impl Store {
-    /// The text GetDebugString returns.
-    pub(super) fn debug_string(&self) -> String {
+    /// The text GetDebugString returns, given what a walk over the table
+    /// counted (see [`super::long_reply`]).
+    pub(super) fn debug_text(&self, tally: QuotaTally) -> String {
         let quota_clients: Vec<_> = self
             .clients
             .values()
             .filter_map(|c| c.quota.as_ref().map(|q| (c.name.as_str(), q)))
             .collect();
-        let mut owned = 0usize;
-        let mut pinned = 0usize;
-        let mut pinned_bytes = 0u64;
-        for (_, q) in &quota_clients {
-            for slot in q.list.slots(&self.table) {
-                let e = self.table.get(slot);
-                owned += 1;
-                if e.ref_count > 0 {
-                    pinned += 1;
-                    pinned_bytes = pinned_bytes.saturating_add(e.size());
-                }
-            }
-        }
+        let QuotaTally {
+            owned,
+            pinned,
+            pinned_bytes,
+        } = tally;
         let capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
         let mut text = format!(
             "num clients with quota: {}\nquota map size: {owned}\npinned quota map size: {pinned}\nallocated bytes: {}\nallocation limit: {capacity}\npinned bytes: {pinned_bytes}",

@@ -83,9 +83,11 @@ impl Store {
                 assert!(!e.delete_pending, "pending delete not performed");
             }
         }
+        extents.extend(self.parked_extents());
         assert_eq!(
-            self.allocated, resident_bytes,
-            "allocated != Σ resident sizes"
+            self.allocated,
+            resident_bytes + self.quarantined_bytes(),
+            "allocated != Σ resident sizes + quarantined bytes"
         );
         assert!(self.allocated <= self.config.capacity, "over budget");
         assert_eq!(self.global_lru.len(), global_members);
@@ -278,6 +280,15 @@ mod tests {
         Disconnect {
             c: u64,
         },
+        /// The store drops `c` while its process (quarantine `q`) lives.
+        DropLive {
+            c: u64,
+            q: u64,
+        },
+        /// The process behind quarantine `q` exits.
+        EndQuarantine {
+            q: u64,
+        },
         Tick {
             ms: u64,
         },
@@ -300,7 +311,9 @@ mod tests {
             1 => c.clone().prop_map(|c| Op::Subscribe { c }),
             1 => (c.clone(), 0i64..2000).prop_map(|(c, q)| Op::Quota { c, q }),
             1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Refresh { c, id }),
-            1 => c.prop_map(|c| Op::Disconnect { c }),
+            1 => c.clone().prop_map(|c| Op::Disconnect { c }),
+            1 => (c, 0u64..2).prop_map(|(c, q)| Op::DropLive { c, q }),
+            1 => (0u64..2).prop_map(|q| Op::EndQuarantine { q }),
             1 => (0u64..40).prop_map(|ms| Op::Tick { ms }),
         ]
     }
@@ -320,21 +333,26 @@ mod tests {
                 | Op::Subscribe { c }
                 | Op::Quota { c, .. }
                 | Op::Refresh { c, .. }
-                | Op::Disconnect { c } => *c,
-                Op::Tick { .. } => 0,
+                | Op::Disconnect { c }
+                | Op::DropLive { c, .. } => *c,
+                Op::Tick { .. } | Op::EndQuarantine { .. } => 0,
             };
             // The loop never passes a frame from a client whose Get is
             // pending, except Releases.
             let blocked = kit.store.has_pending_get(c)
                 && !matches!(
                     op,
-                    Op::Release { .. } | Op::Disconnect { .. } | Op::Tick { .. }
+                    Op::Release { .. }
+                        | Op::Disconnect { .. }
+                        | Op::DropLive { .. }
+                        | Op::Tick { .. }
+                        | Op::EndQuarantine { .. }
                 );
             if blocked {
                 continue;
             }
             let data = vec![7u8; 300];
-            let op_was_disconnect = matches!(op, Op::Disconnect { .. });
+            let op_was_disconnect = matches!(op, Op::Disconnect { .. } | Op::DropLive { .. });
             let result = match op {
                 Op::Create { id, data, meta, .. } => {
                     kit.try_run(c, create_req(oid(id), data, meta))
@@ -379,6 +397,17 @@ mod tests {
                     kit.try_run(c, Request::RefreshLru { ids: vec![oid(id)] })
                 }
                 Op::Disconnect { .. } => Ok(kit.disconnect(c)),
+                Op::DropLive { q, .. } => {
+                    let mut out = super::super::Outcome::default();
+                    kit.store.disconnect_live(c, q, &mut out);
+                    kit.store.check_invariants();
+                    Ok(out.effects)
+                }
+                Op::EndQuarantine { q } => {
+                    kit.store.end_quarantine(q);
+                    kit.store.check_invariants();
+                    Ok(Vec::new())
+                }
                 Op::Tick { ms } => Ok(kit.expire_after(ms)),
             };
             match result {
@@ -408,6 +437,9 @@ mod tests {
             run_ops(&mut kit, ops);
             for c in 0..4 {
                 kit.disconnect(c);
+            }
+            for q in 0..2 {
+                kit.store.end_quarantine(q);
             }
             // With every client gone nothing is held; evicting everything
             // empties the arena (external store aside).

@@ -36,8 +36,10 @@ mod debug;
 mod delete;
 mod get;
 mod index;
+mod long_reply;
 mod lru;
 mod memory;
+mod quarantine;
 mod quota;
 mod space;
 mod table;
@@ -57,7 +59,9 @@ use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
 pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
+pub use long_reply::{LongReply, LongRequest};
 pub use memory::{ArenaMemory, VecMemory};
+pub use quarantine::QuarantineId;
 
 #[cfg(any(test, feature = "invariants"))]
 #[doc(hidden)]
@@ -66,6 +70,7 @@ pub use invariants::EffectChecker;
 use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
+use quarantine::Quarantines;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -116,6 +121,25 @@ pub enum Effect {
         to: Audience,
         /// The entries of the message.
         infos: Vec<ObjectInfo>,
+    },
+    /// One notification message per entry of `infos`, in order: the same
+    /// as one `Notify` each, kept as one effect so that the deletions of a
+    /// 200,000-object eviction (or a subscribe backlog) cost one vector,
+    /// and the loop sends them a slice per turn.
+    NotifyEach {
+        /// The receivers.
+        to: Audience,
+        /// One message each.
+        infos: Vec<ObjectInfo>,
+    },
+    /// A reply too long for one turn: start it with [`Store::start_long`]
+    /// and advance it with [`Store::advance_long`] between other clients'
+    /// turns; `to`'s later requests wait for it.
+    Long {
+        /// The receiving client.
+        to: ClientId,
+        /// Which reply.
+        request: LongRequest,
     },
 }
 
@@ -198,6 +222,8 @@ pub struct Store {
     external: HashMap<u32, Box<[u8]>>,
     /// Await registrations (our addition).
     awaits: Awaits,
+    /// Extents kept from reuse while a dropped client's process lives.
+    quarantines: Quarantines,
 }
 
 impl Store {
@@ -221,6 +247,7 @@ impl Store {
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
             awaits: Awaits::default(),
+            quarantines: Quarantines::default(),
         }
     }
 
@@ -306,17 +333,20 @@ impl Store {
             Request::Release { id } => self.release(client, id, out)?,
             Request::Delete { ids } => self.delete(client, ids, out),
             Request::Contains { id } => self.contains(client, id, out),
-            Request::List => self.list(client, out),
+            Request::List => out.effects.push(Effect::Long {
+                to: client,
+                request: LongRequest::List,
+            }),
             Request::Evict { num_bytes } => self.evict_request(client, num_bytes, out),
             Request::Subscribe => self.subscribe(client, out),
             Request::SetOptions {
                 client_name,
                 output_memory_quota,
             } => self.set_options(client, client_name, output_memory_quota, out),
-            Request::DebugString => {
-                let text = self.debug_string();
-                out.reply(client, Reply::DebugString { text });
-            }
+            Request::DebugString => out.effects.push(Effect::Long {
+                to: client,
+                request: LongRequest::DebugString,
+            }),
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),

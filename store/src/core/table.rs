@@ -254,6 +254,24 @@ impl ObjectTable {
     }
 
     /// Every live entry with its slot, in slot order.
+    /// Number of slots, live or vacant: [`ObjectTable::slot_range`] ranges
+    /// below it.
+    pub fn slot_count(&self) -> u32 {
+        u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The live entries among the `max` slots from `from` on, in slot
+    /// order (the order of [`ObjectTable::iter`]).
+    pub fn slot_range(&self, from: u32, max: usize) -> impl Iterator<Item = (u32, &Entry)> + '_ {
+        let start = (from as usize).min(self.entries.len());
+        self.entries[start..]
+            .iter()
+            .take(max)
+            .enumerate()
+            .filter(|(_, e)| e.state != State::Vacant)
+            .map(move |(i, e)| ((start + i) as u32, e))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> + '_ {
         self.entries
             .iter()

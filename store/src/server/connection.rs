@@ -35,11 +35,17 @@ pub struct Connection {
     pub doomed: bool,
     /// Registered for writable events (only while output waits).
     pub write_interest: bool,
+    /// The peer's process id at connect (SO_PEERCRED).
+    pub pid: i32,
+    /// What its input buffer is charged against the input budget.
+    pub charged: u64,
+    /// A long reply is being built for it; its next frames wait.
+    pub busy: bool,
 }
 
 impl Connection {
     /// A fresh connection over an accepted socket.
-    pub fn new(stream: UnixStream) -> Self {
+    pub fn new(stream: UnixStream, pid: i32) -> Self {
         Connection {
             stream,
             input: InBuf::default(),
@@ -52,6 +58,9 @@ impl Connection {
             partial: None,
             doomed: false,
             write_interest: false,
+            pid,
+            charged: 0,
+            busy: false,
         }
     }
 

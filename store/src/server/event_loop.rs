@@ -10,9 +10,14 @@ use mio::{Events, Interest, Poll, Token};
 use plasma_protocol::Encoder;
 pub(super) use signal_hook_mio::v1_0::Signals;
 
+use super::admission::Admission;
+use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::listener::Listener;
+use super::peer_log::PeerLog;
+use super::quarantine::Watched;
 use super::shutdown::Shutdown;
+use super::slices::{Slices, NOTES_PER_TURN};
 use super::ServerError;
 use crate::arena::Arena;
 use crate::config::ServerConfig;
@@ -44,7 +49,9 @@ pub(super) fn sub_token(id: ClientId) -> Token {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
     pub max_frame_len: u64,
+    pub input_budget: u64,
     pub queue_cap: u64,
+    pub subscriber_queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
 }
@@ -65,7 +72,7 @@ pub(super) enum Step {
 /// Everything the loop owns.
 pub(super) struct EventLoop {
     pub(super) poll: Poll,
-    listener: Listener,
+    pub(super) listener: Listener,
     signals: Option<Signals>,
     shutdown: Shutdown,
     pub(super) store: Store,
@@ -78,6 +85,20 @@ pub(super) struct EventLoop {
     pub(super) limits: Limits,
     /// Connections to drop once the current step is over, with the reason.
     pub(super) doomed: Vec<(ClientId, DropReason)>,
+    /// Clients served at once (`--max-clients`).
+    pub(super) max_clients: usize,
+    /// Refusing and pausing state of the accept side.
+    pub(super) admission: Admission,
+    /// Processes whose dropped connections' memory is quarantined.
+    pub(super) watched: Watched,
+    /// Partly read input of all connections together.
+    pub(super) budget: InputBudget,
+    /// Long replies and notifications sent a slice per turn.
+    pub(super) slices: Slices,
+    /// Connections with a notification socket.
+    pub(super) subscribers: BTreeSet<ClientId>,
+    /// Bounds the log lines peers cause.
+    pub(super) peer_log: PeerLog,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -125,11 +146,20 @@ impl EventLoop {
             encoder: Encoder::new(),
             limits: Limits {
                 max_frame_len: config.max_frame_len,
+                input_budget: config.input_budget,
                 queue_cap: config.queue_cap,
+                subscriber_queue_cap: config.subscriber_queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
             },
             doomed: Vec::new(),
+            max_clients: config.max_clients.max(1),
+            admission: Admission::default(),
+            watched: Watched::default(),
+            budget: InputBudget::default(),
+            slices: Slices::default(),
+            subscribers: BTreeSet::new(),
+            peer_log: PeerLog::default(),
         })
     }
 
@@ -161,7 +191,10 @@ impl EventLoop {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => stop |= self.take_signals(),
-                    token => self.dispatch(token, event),
+                    token => match Watched::owner_of(token) {
+                        Some(q) => self.on_peer_exit(q),
+                        None => self.dispatch(token, event),
+                    },
                 }
             }
             self.drop_doomed();
@@ -171,6 +204,13 @@ impl EventLoop {
             self.expire_gets();
             self.expire_partial_frames();
             self.serve_ready();
+            self.advance_jobs();
+            self.deliver_notes(NOTES_PER_TURN, false);
+            self.drop_doomed();
+            let now = Instant::now();
+            self.peer_log.tick(now);
+            self.poll_peer_exits(now);
+            self.resume_accepting(now);
         };
         self.shutdown.detach();
         result
@@ -191,7 +231,7 @@ impl EventLoop {
     /// Zero when some connection has buffered work, else until the next
     /// Get deadline or partial-frame deadline, else forever.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.doomed.is_empty() {
+        if !self.ready.is_empty() || !self.doomed.is_empty() || self.slices.pending() {
             return Some(Duration::ZERO);
         }
         let partial = self
@@ -199,28 +239,20 @@ impl EventLoop {
             .values()
             .filter_map(|c| c.partial.map(|(_, t)| t + self.limits.frame_deadline))
             .min();
-        let next = match (self.store.next_deadline(), partial) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            self.store.next_deadline(),
+            partial,
+            self.admission.retry_at(),
+            self.watched.next_poll(),
+            self.peer_log.report_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         next.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
-    fn accept_all(&mut self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!("accepting a connection failed: {e}");
-                    return;
-                }
-            };
-            self.add_connection(stream);
-        }
-    }
-
-    fn add_connection(&mut self, mut stream: UnixStream) {
+    pub(super) fn add_connection(&mut self, mut stream: UnixStream, pid: i32) {
         let id = self.next_id;
         self.next_id += 1;
         // Writable interest is added only while output waits (see
@@ -230,13 +262,15 @@ impl EventLoop {
                 .registry()
                 .register(&mut stream, conn_token(id), Interest::READABLE)
         {
-            tracing::warn!("registering a new connection failed: {e}");
+            if self.peer_log.admit(Instant::now()) {
+                tracing::warn!("registering a new connection failed: {e}");
+            }
             return;
         }
-        self.conns.insert(id, Connection::new(stream));
+        self.conns.insert(id, Connection::new(stream, pid));
         self.store.connect(id);
         self.ready.insert(id);
-        tracing::debug!(client = id, "client connected");
+        tracing::debug!(client = id, pid, "client connected");
     }
 
     fn dispatch(&mut self, token: Token, event: &mio::event::Event) {
@@ -295,7 +329,24 @@ impl EventLoop {
         let ids: Vec<ClientId> = self.ready.iter().copied().collect();
         for id in ids {
             self.serve(id);
+            self.recharge(id);
             self.drop_doomed();
+        }
+        for id in self.budget.take_woken() {
+            if self.conns.contains_key(&id) {
+                self.ready.insert(id);
+            }
+        }
+    }
+
+    /// Brings `id`'s charge against the input budget up to date.
+    fn recharge(&mut self, id: ClientId) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            // Frames handled: the reservation shrinks to what is left
+            // (never grows here: growing is admitted before reads).
+            let now = charge(conn.input.footprint()).min(conn.charged);
+            self.budget.recharge(conn.charged, now);
+            conn.charged = now;
         }
     }
 
@@ -334,11 +385,41 @@ impl EventLoop {
                 return;
             }
             let want = conn.input.head_frame_missing().unwrap_or(0);
+            let wanted = charge(
+                conn.input
+                    .allocated_after_read(want)
+                    .max(conn.input.footprint()),
+            );
+            if !self
+                .budget
+                .admits(conn.charged, wanted, self.limits.input_budget)
+            {
+                // Read again when another connection's frame is done.
+                self.budget.wait(id);
+                self.ready.remove(&id);
+                return;
+            }
             let sock = std::os::fd::AsFd::as_fd(&conn.stream);
-            match conn.input.read_from(sock, want) {
+            let read = conn.input.read_from(sock, want);
+            // The read may have brought the header of a large frame.
+            let reserved = charge(conn.input.footprint());
+            let admitted = self
+                .budget
+                .admits(conn.charged, reserved, self.limits.input_budget);
+            let now = if admitted {
+                reserved
+            } else {
+                charge(conn.input.allocated())
+            };
+            self.budget.recharge(conn.charged, now);
+            conn.charged = now;
+            match read {
                 Ok(0) => conn.eof = true,
                 Ok(n) => read_left = read_left.saturating_sub(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    conn.input.shrink_when_idle();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_disconnect(&e) => conn.eof = true,
                 Err(e) => {

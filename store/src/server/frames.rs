@@ -20,6 +20,9 @@ impl EventLoop {
             if conn.doomed {
                 return Step::Gone;
             }
+            if conn.busy {
+                return Step::Blocked;
+            }
             if conn.awaiting_subscriber_fd {
                 match conn.input.take_head_fd() {
                     HeadFd::NoByte => {

@@ -3,6 +3,8 @@
 //! core's Get timers. The loop only translates bytes to requests and
 //! outcomes to bytes; every decision lives in [`crate::core`].
 
+mod admission;
+mod budget;
 mod connection;
 mod effects;
 mod event_loop;
@@ -10,7 +12,11 @@ mod frames;
 mod input;
 pub mod listener;
 mod output;
+mod peer_exit;
+mod peer_log;
+mod quarantine;
 mod shutdown;
+mod slices;
 mod subscriber;
 #[cfg(test)]
 mod tests;

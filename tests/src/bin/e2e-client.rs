@@ -10,6 +10,11 @@
 //! e2e-client hold SOCKET IDHEX...            get (waiting forever) and hold each; print "held", sleep until killed
 //! e2e-client get-blocking SOCKET IDHEX       get waiting forever; prints "len=N crc=XXXXXXXX" or "error: KIND"
 //! e2e-client kill-me SOCKET STEP SEED IDHEX... do the protocol up to STEP, print "ready", sleep until killed
+//! e2e-client hold-past-drop SOCKET IDHEX CHECKFILE
+//!     get and hold over a bare socket, print "held len=N crc=X"; send a
+//!     bad frame so that the store drops the connection, print "dropped";
+//!     when CHECKFILE exists, read the object's bytes again (through the
+//!     arena's descriptor, still open) and print "len=N crc=X"; sleep
 //! ```
 //!
 //! `kill-me` is the kill sweep's victim (`tests/tests/kill_sweep.rs`). The
@@ -29,7 +34,7 @@ use plasma_protocol::{ErrorCode, ObjectId, Reply, Request};
 
 const USAGE: &str = "usage: e2e-client put SOCKET IDHEX SIZE SEED | get SOCKET IDHEX TIMEOUT_MS | \
 create-and-hang SOCKET IDHEX SIZE | hold SOCKET IDHEX... | get-blocking SOCKET IDHEX | \
-kill-me SOCKET STEP SEED IDHEX...";
+kill-me SOCKET STEP SEED IDHEX... | hold-past-drop SOCKET IDHEX CHECKFILE";
 
 /// Size of the objects `kill-me` creates.
 const VICTIM_SIZE: usize = 64 * 1024;
@@ -115,6 +120,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 .collect::<Result<Vec<_>, _>>()?;
             kill_me(socket, step, seed, &ids)
         }
+        ("hold-past-drop", [id, check]) => hold_past_drop(socket, parse_id(id)?, check),
         _ => Err(USAGE.into()),
     }
 }
@@ -220,6 +226,58 @@ fn batch_and_hang(socket: &str, data: &[u8]) -> Result<(), String> {
     }
     say("ready");
     hang(&conn)
+}
+
+/// See the module doc. The object is read with `pread` on the arena's
+/// descriptor: the same shared pages a mapping would show, without one.
+fn hold_past_drop(socket: &str, id: ObjectId, check: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::net::UnixStream;
+
+    use plasma_protocol::{decode_reply, fd, Encoder, Reply, Request, HEADER_LEN};
+
+    let mut sock = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+    let mut frame = Vec::new();
+    let get = Request::Get {
+        ids: vec![id],
+        timeout_ms: -1,
+    };
+    Encoder::new().encode_request(&get, &mut frame);
+    sock.write_all(&frame)
+        .map_err(|e| format!("send get: {e}"))?;
+    let mut header = [0u8; HEADER_LEN];
+    sock.read_exact(&mut header)
+        .map_err(|e| format!("read reply: {e}"))?;
+    let field = |i: usize| i64::from_le_bytes(header[i..i + 8].try_into().unwrap_or([0; 8]));
+    let mut payload = vec![0u8; usize::try_from(field(16)).map_err(|e| e.to_string())?];
+    sock.read_exact(&mut payload)
+        .map_err(|e| format!("read reply: {e}"))?;
+    let Ok(Reply::Get { objects, .. }) = decode_reply(field(8), &payload) else {
+        return Err("not a GetReply".into());
+    };
+    let spec = objects.first().ok_or("empty GetReply")?;
+    let arena = std::fs::File::from(fd::recv_fd(sock.as_fd()).map_err(|e| e.to_string())?);
+    let read_object = || -> Result<String, String> {
+        let mut bytes = vec![0u8; to_usize(spec.data_size)?];
+        arena
+            .read_exact_at(&mut bytes, spec.data_offset)
+            .map_err(|e| format!("reading the arena: {e}"))?;
+        Ok(describe(&bytes))
+    };
+    say(&format!("held {}", read_object()?));
+    // A frame header of version 7: the store drops the connection for it.
+    sock.write_all(&[7u8; HEADER_LEN])
+        .map_err(|e| format!("send bad frame: {e}"))?;
+    let mut rest = Vec::new();
+    let _ = sock.read_to_end(&mut rest);
+    say("dropped");
+    while !std::path::Path::new(check).exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    say(&read_object()?);
+    hang(&(sock, arena))
 }
 
 /// Keeps `_state` alive (connection, holds) until the process is killed.

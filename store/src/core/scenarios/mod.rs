@@ -3,7 +3,9 @@
 
 mod awaiting;
 mod lifecycle;
+mod long_replies;
 mod pyarrow;
+mod quarantine;
 mod space;
 mod waiting;
 
