@@ -215,8 +215,23 @@ impl Harness {
                 Effect::Notify {
                     to: Audience::Client(c),
                     ..
+                }
+                | Effect::NotifyEach {
+                    to: Audience::Client(c),
+                    ..
                 } => assert!(self.subscribed.contains(c), "backlog to {c}"),
-                Effect::Notify { .. } => {}
+                Effect::Notify { .. } | Effect::NotifyEach { .. } => {}
+                Effect::Long { to, request } => {
+                    assert!(self.connected.contains(to), "long reply to {to}");
+                    // The loop advances it between other turns; slices of
+                    // 7 slots exercise the resumption.
+                    let mut job = self.store.start_long(*request);
+                    let mut turns = 0usize;
+                    while self.store.advance_long(&mut job, 7).is_none() {
+                        turns += 1;
+                        assert!(turns < 1 << 20, "long reply never ends");
+                    }
+                }
             }
         }
     }

@@ -91,7 +91,7 @@ impl LruList {
     }
 
     /// Members from least to most recent.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub fn slots<'t>(&self, table: &'t ObjectTable) -> impl Iterator<Item = u32> + 't {
         let mut cur = self.head;
         std::iter::from_fn(move || {

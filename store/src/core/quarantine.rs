@@ -154,7 +154,7 @@ impl Store {
     }
 
     /// Pinned extents whose object is gone, for the invariant checks.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub(super) fn parked_extents(&self) -> impl Iterator<Item = Extent> + '_ {
         self.quarantines
             .pins
