@@ -18,6 +18,6 @@ pub use codec::{
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
-    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,
+    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, Residence, DIGEST_LEN,
     EXTENSIONS_MARKER,
 };

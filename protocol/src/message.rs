@@ -225,6 +225,50 @@ pub struct ObjectInfo {
     pub digest: Option<Digest>,
     /// True only in deletion notifications.
     pub is_deletion: bool,
+    /// Where the object's bytes are (List only; our addition, §15): absent
+    /// from the table, as in every frame of Plasma 11, while in memory.
+    pub residence: Residence,
+}
+
+/// Where a sealed object's bytes are, as List reports it: a store that
+/// spills to disk (`--spill-dir`) moves objects out of memory and back
+/// (docs/protocol.md §15). Plasma's clients ignore the field; they see a
+/// spilled object as sealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Residence {
+    /// In shared memory (every object of a store that does not spill).
+    #[default]
+    Memory,
+    /// In shared memory, readable, while a copy is written to disk.
+    Spilling,
+    /// On disk only: a get brings it back.
+    Disk,
+    /// Being read back from disk into shared memory.
+    Restoring,
+}
+
+impl Residence {
+    /// Its value on the wire (`ObjectInfo` slot 8, a `ubyte`).
+    pub const fn as_u8(self) -> u8 {
+        match self {
+            Residence::Memory => 0,
+            Residence::Spilling => 1,
+            Residence::Disk => 2,
+            Residence::Restoring => 3,
+        }
+    }
+
+    /// The residence a wire value names, if any.
+    pub const fn from_u8(v: u8) -> Option<Residence> {
+        match v {
+            0 => Some(Residence::Memory),
+            1 => Some(Residence::Spilling),
+            2 => Some(Residence::Disk),
+            3 => Some(Residence::Restoring),
+            _ => None,
+        }
+    }
 }
 
 /// A decoded request (client → store). Borrows inline data from the frame.

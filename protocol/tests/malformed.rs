@@ -4,7 +4,7 @@
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use plasma_protocol::{
     decode_notification, decode_reply, decode_request, DecodeError, Encoder, ErrorCode,
-    MessageType, ObjectId, ObjectInfo, Reply, Request,
+    MessageType, ObjectId, ObjectInfo, Reply, Request, Residence,
 };
 
 mod common;
@@ -447,6 +447,28 @@ fn list_entries_need_a_digest_but_deletions_do_not() {
             assert_eq!(list, Err(DecodeError::MissingField("digest")));
         }
     }
+}
+
+#[test]
+fn an_unknown_residence_is_refused() {
+    let entry = |residence: u8| {
+        let p = table(|f| {
+            let id = f.create_byte_string(&ID);
+            let digest = f.create_byte_string(&[1; 8]);
+            let start = f.start_table();
+            f.push_slot_always(vt(0), id);
+            f.push_slot_always(vt(6), digest);
+            f.push_slot(vt(8), residence, 0);
+            let i = f.end_table(start);
+            vec![(0, Field::Off(f.create_vector(&[i]).value()))]
+        });
+        decode_reply(MessageType::ListReply.as_i64(), &p)
+    };
+    match entry(2) {
+        Ok(Reply::List { objects }) => assert_eq!(objects[0].residence, Residence::Disk),
+        other => panic!("expected a list, got {other:?}"),
+    }
+    assert_eq!(entry(4), Err(DecodeError::BadResidence(4)));
 }
 
 #[test]

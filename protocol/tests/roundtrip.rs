@@ -3,7 +3,7 @@
 
 use plasma_protocol::{
     decode_notification, decode_reply, decode_request, parse_frame, Digest, Encoder, ErrorCode,
-    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, DEFAULT_MAX_FRAME_LEN,
+    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, Residence, DEFAULT_MAX_FRAME_LEN,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -44,9 +44,10 @@ fn info() -> impl Strategy<Value = ObjectInfo> {
         any::<i32>(),
         proptest::option::of(any::<Digest>()),
         any::<bool>(),
+        0u8..4,
     )
         .prop_map(
-            |(object_id, [a, b, c, d], ref_count, digest, is_deletion)| ObjectInfo {
+            |(object_id, [a, b, c, d], ref_count, digest, is_deletion, residence)| ObjectInfo {
                 object_id,
                 data_size: a,
                 metadata_size: b,
@@ -55,6 +56,7 @@ fn info() -> impl Strategy<Value = ObjectInfo> {
                 construct_duration: d,
                 digest,
                 is_deletion,
+                residence: Residence::from_u8(residence).unwrap_or_default(),
             },
         )
 }

@@ -135,6 +135,7 @@ mod tests {
             construct_duration: i64::from(n % 5) - 1,
             digest: (n & 3 != 0).then_some([n; 8]),
             is_deletion: false,
+            residence: crate::Residence::from_u8(n % 4).unwrap_or_default(),
         }
     }
 

@@ -66,6 +66,9 @@ pub enum DecodeError {
     /// verified buffer; reported instead of panicking).
     #[error("offset out of bounds at byte {0}")]
     OutOfBounds(usize),
+    /// An `ObjectInfo` residence value this version does not know.
+    #[error("unknown residence value {0}")]
+    BadResidence(u8),
     /// A notification whose length prefix is negative.
     #[error("notification length {0} is negative")]
     NegativeLength(i64),

@@ -7,7 +7,7 @@ use super::wire::{
     TableVecField,
 };
 use super::DecodeError;
-use crate::ObjectInfo;
+use crate::{ObjectInfo, Residence};
 
 table_verifier!(
     /// `ObjectInfo`.
@@ -20,6 +20,7 @@ table_verifier!(
         5 "construct_duration": i64,
         6 "digest": BytesField,
         7 "is_deletion": bool,
+        8 "residence": u8,
     }
 );
 
@@ -41,6 +42,7 @@ pub(crate) fn decode_object_info(
         Some([]) => None,
         Some(bytes) => Some(digest(bytes)?),
     };
+    let residence = t.u8(8)?;
     Ok(ObjectInfo {
         object_id: t.id(0, "object_id")?,
         data_size: t.i64(1)?,
@@ -50,6 +52,7 @@ pub(crate) fn decode_object_info(
         construct_duration: t.i64(5)?,
         digest,
         is_deletion: t.bool(7)?,
+        residence: Residence::from_u8(residence).ok_or(DecodeError::BadResidence(residence))?,
     })
 }
 
@@ -92,6 +95,9 @@ pub(crate) fn encode_object_info(fbb: &mut Fbb, info: &ObjectInfo, usage: InfoUs
     fbb.push_slot(vt(3), info.ref_count, 0);
     fbb.push_slot_always(vt(0), id);
     fbb.push_slot(vt(7), info.is_deletion, false);
+    // Ours (§15): written only for objects not in memory, so that every
+    // frame of a store that does not spill stays Plasma 11's, byte for byte.
+    fbb.push_slot(vt(8), info.residence.as_u8(), 0);
     fbb.end_table(start)
 }
 

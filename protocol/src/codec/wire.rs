@@ -226,6 +226,11 @@ impl<'a> TableReader<'a> {
         Ok(self.scalar(slot)?.map_or(0, i32::from_le_bytes))
     }
 
+    /// A `ubyte` field, 0 when absent.
+    pub(crate) fn u8(&self, slot: u16) -> Result<u8, DecodeError> {
+        Ok(self.scalar::<1>(slot)?.map_or(0, |[b]| b))
+    }
+
     /// A `bool` field, false when absent.
     pub(crate) fn bool(&self, slot: u16) -> Result<bool, DecodeError> {
         Ok(self.scalar::<1>(slot)?.is_some_and(|[b]| b != 0))

@@ -126,6 +126,7 @@ impl Entry {
             construct_duration: i64::from(self.construct_duration),
             digest: (self.state != State::Created).then_some(self.digest),
             is_deletion: false,
+            residence: plasma_protocol::Residence::Memory,
         }
     }
 
