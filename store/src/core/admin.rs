@@ -3,23 +3,42 @@
 
 use plasma_protocol::{ObjectId, Reply};
 
+use super::space::Eviction;
 use super::table::{ListTag, State};
 use super::{Audience, ClientId, Effect, Outcome, Store};
 
 impl Store {
-    /// Contains (§10.10): sealed or in the external store.
+    /// Contains (§10.10): sealed (wherever its bytes are) or in the
+    /// external store. A spilled object is brought back first: the answer
+    /// waits for its restore (0 if that fails).
     pub(super) fn contains(&mut self, client: ClientId, id: ObjectId, out: &mut Outcome) {
-        let has_object = self
+        let spilled = self
             .table
-            .by_id(&id)
-            .is_some_and(|e| matches!(e.state, State::Sealed | State::Evicted));
+            .find(&id)
+            .filter(|&s| matches!(self.table.get(s).state, State::Spilled | State::Restoring));
+        if let Some(slot) = spilled {
+            if self.contains_after_restore(client, slot, out) {
+                return;
+            }
+        }
+        let has_object = self.has_object(&id);
         out.reply(client, Reply::Contains { id, has_object });
     }
 
+    /// What Contains answers for `id` now.
+    pub(super) fn has_object(&self, id: &ObjectId) -> bool {
+        self.table
+            .by_id(id)
+            .is_some_and(|e| e.state.is_sealed() || e.state == State::Evicted)
+    }
+
     /// Evict (§10.12): from the global LRU's least recent end until
-    /// `num_bytes` are freed; replies the bytes actually evicted.
+    /// `num_bytes` are freed; replies the bytes actually evicted. Objects
+    /// are deleted even with spilling on: a client that asks for an
+    /// eviction asks for Plasma's (pyarrow's suite expects its deletion
+    /// notifications); spilling is for memory pressure.
     pub(super) fn evict_request(&mut self, client: ClientId, num_bytes: u64, out: &mut Outcome) {
-        let evicted = self.evict_global(num_bytes, out);
+        let evicted = self.evict_global(num_bytes, Eviction::Drop, out);
         out.reply(client, Reply::Evict { num_bytes: evicted });
     }
 
@@ -38,8 +57,9 @@ impl Store {
 
     /// Subscribe (§9): from now on seal and deletion notifications go to
     /// this client; first the backlog, one message per sealed object in
-    /// table order (unsealed and externally evicted ones skipped). A second
-    /// subscribe sends the backlog again (the loop replaces the socket).
+    /// table order (unsealed and externally evicted ones skipped; spilled
+    /// ones are sealed objects). A second subscribe sends the backlog again
+    /// (the loop replaces the socket).
     pub(super) fn subscribe(&mut self, client: ClientId, out: &mut Outcome) {
         let c = self.clients.entry(client).or_default();
         if !c.subscribed {
@@ -50,7 +70,7 @@ impl Store {
         backlog.extend(
             self.table
                 .iter()
-                .filter(|(_, e)| e.state == State::Sealed)
+                .filter(|(_, e)| e.state.is_sealed())
                 .map(|(_, e)| e.seal_info()),
         );
         if !backlog.is_empty() {

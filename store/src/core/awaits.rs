@@ -127,7 +127,8 @@ impl Awaits {
 
 impl Store {
     /// Await: pushes what is sealed now (restoring evicted objects, as a
-    /// Get would), registers the rest.
+    /// Get would), registers the rest. A spilled object is brought back and
+    /// registered: it is pushed when its restore has ended.
     pub(super) fn await_objects(
         &mut self,
         client: ClientId,
@@ -137,11 +138,17 @@ impl Store {
     ) -> Result<(), Violation> {
         for id in ids {
             let ready = match self.table.find(&id) {
-                Some(slot) if self.table.get(slot).state == State::Sealed => Some(slot),
-                Some(slot) if self.table.get(slot).state == State::Evicted => {
-                    self.restore(slot, clock.unix_secs, out).then_some(slot)
-                }
-                _ => None,
+                Some(slot) => match self.table.get(slot).state {
+                    State::Sealed | State::Spilling => Some(slot),
+                    State::Evicted => self.restore(slot, clock.unix_secs, out).then_some(slot),
+                    State::Spilled | State::Restoring => {
+                        // Pushed by the restore's end, if it can start.
+                        self.bring_back(slot, out);
+                        None
+                    }
+                    State::Created | State::Vacant => None,
+                },
+                None => None,
             };
             match ready {
                 Some(slot) => {

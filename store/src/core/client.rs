@@ -74,19 +74,30 @@ impl Store {
 
     /// The last hold on `slot` is gone (§10.8): a pending delete happens
     /// now, a quota-owned object stays in its owner's list, anything else
-    /// sealed enters the global LRU at the most recent end. Unsealed objects
+    /// sealed enters the global LRU at the most recent end (a spilling one
+    /// waits for its write to end). Unsealed objects
     /// whose creator released them stay put until sealed or until the
     /// creator disconnects (the pyarrow client releases unsealed buffers it
     /// drops, and a later create of the same id must still see
     /// ObjectExists).
     pub(super) fn on_unreferenced(&mut self, slot: u32, out: &mut Outcome) {
         let e = self.table.get(slot);
-        if e.state != State::Sealed || e.ref_count != 0 {
+        if e.ref_count != 0 {
+            return;
+        }
+        if e.state == State::Spilling && e.delete_pending {
+            // Taken from memory during its spill, deleted meanwhile.
+            let id = e.id;
+            self.remove_object(slot, out);
+            self.notify_deletion(id, out);
+            return;
+        }
+        if e.state != State::Sealed {
             return;
         }
         if e.delete_pending {
             let id = e.id;
-            self.remove_object(slot);
+            self.remove_object(slot, out);
             self.notify_deletion(id, out);
         } else if e.list == ListTag::None {
             self.global_lru.push_back(&mut self.table, slot);
@@ -117,7 +128,7 @@ impl Store {
                 let e = self.table.get_mut(slot);
                 e.ref_count = e.ref_count.saturating_sub(1);
             }
-            self.remove_object(slot);
+            self.remove_object(slot, out);
         }
         // Sorted for a deterministic LRU order.
         let mut held: Vec<u32> = held.into_iter().filter(|s| !creating.contains(s)).collect();

@@ -3,8 +3,9 @@
 
 use plasma_protocol::{Digest, ErrorCode, ObjectId, ObjectInfo, ObjectSpec, Reply};
 
+use super::space::Room;
 use super::table::{Entry, ListTag, State, NIL};
-use super::{Audience, ClientId, Clock, Effect, Outcome, Store, Violation};
+use super::{Audience, ClientId, Clock, Effect, Handled, Outcome, Store, Violation};
 
 /// Sizes of an object to create.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +22,21 @@ impl Sizes {
     }
 }
 
+/// Why no object was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NotCreated {
+    /// The answer to give.
+    Error(ErrorCode),
+    /// Memory is being freed by spills under way: defer the request.
+    Wait,
+}
+
+impl From<ErrorCode> for NotCreated {
+    fn from(e: ErrorCode) -> Self {
+        NotCreated::Error(e)
+    }
+}
+
 impl Store {
     /// Create (§10.3): reply with the spec and, on first use of the segment
     /// by this client, its fd.
@@ -32,7 +48,7 @@ impl Store {
         evict: bool,
         clock: &Clock,
         out: &mut Outcome,
-    ) {
+    ) -> Handled {
         let effect = match self.create_object(client, id, sizes, evict, clock, out) {
             Ok(slot) => {
                 let segment = self.config.segment_id;
@@ -49,7 +65,8 @@ impl Store {
                     fds,
                 }
             }
-            Err(error) => Effect::Reply {
+            Err(NotCreated::Wait) => return Handled::Deferred,
+            Err(NotCreated::Error(error)) => Effect::Reply {
                 to: client,
                 reply: Reply::Create {
                     id,
@@ -62,12 +79,13 @@ impl Store {
             },
         };
         out.effects.push(effect);
+        Handled::Done
     }
 
-    /// Inserts a new unsealed object held by its creator. A failure leaves
-    /// no entry (evictions made on the way stick); an object larger than the
-    /// capacity, which no eviction could ever make room for, is refused
-    /// before anything is touched.
+    /// Inserts a new unsealed object held by its creator. A failure (or a
+    /// wait) leaves no entry (evictions and spills made on the way stick);
+    /// an object larger than the capacity, which no eviction could ever
+    /// make room for, is refused before anything is touched.
     pub(super) fn create_object(
         &mut self,
         client: ClientId,
@@ -76,20 +94,22 @@ impl Store {
         evict: bool,
         clock: &Clock,
         out: &mut Outcome,
-    ) -> Result<u32, ErrorCode> {
+    ) -> Result<u32, NotCreated> {
         if self.table.find(&id).is_some() {
-            return Err(ErrorCode::ObjectExists);
+            return Err(ErrorCode::ObjectExists.into());
         }
         let size = sizes
             .total()
             .filter(|&size| self.can_ever_fit(size))
             .ok_or(ErrorCode::OutOfMemory)?;
         if !self.enforce_quota(client, size, out) {
-            return Err(ErrorCode::OutOfMemory);
+            return Err(ErrorCode::OutOfMemory.into());
         }
-        let extent = self
-            .reserve(size, evict, out)
-            .ok_or(ErrorCode::OutOfMemory)?;
+        let extent = match self.reserve(size, evict, out) {
+            Room::Got(extent) => extent,
+            Room::Wait => return Err(NotCreated::Wait),
+            Room::Full => return Err(ErrorCode::OutOfMemory.into()),
+        };
         let entry = Entry {
             id,
             offset: extent.offset,
@@ -109,7 +129,7 @@ impl Store {
         let Some(slot) = self.table.insert(entry) else {
             self.allocator.free(extent);
             self.allocated -= size;
-            return Err(ErrorCode::OutOfMemory);
+            return Err(ErrorCode::OutOfMemory.into());
         };
         self.track_owned(client, slot);
         self.hold(client, slot);
@@ -148,7 +168,11 @@ impl Store {
                         ErrorCode::Ok
                     }
                     State::Created | State::Vacant => ErrorCode::ObjectNotFound,
-                    State::Sealed | State::Evicted => ErrorCode::ObjectExists,
+                    State::Sealed
+                    | State::Evicted
+                    | State::Spilling
+                    | State::Spilled
+                    | State::Restoring => ErrorCode::ObjectExists,
                 }
             }
         };
@@ -180,7 +204,7 @@ impl Store {
         evict: bool,
         clock: &Clock,
         out: &mut Outcome,
-    ) {
+    ) -> Handled {
         let error =
             match self.create_object(client, id, sizes_of(data, metadata), evict, clock, out) {
                 Ok(slot) => {
@@ -196,9 +220,11 @@ impl Store {
                     }
                     ErrorCode::Ok
                 }
-                Err(e) => e,
+                Err(NotCreated::Wait) => return Handled::Deferred,
+                Err(NotCreated::Error(e)) => e,
             };
         out.reply(client, Reply::CreateAndSeal { error });
+        Handled::Done
     }
 
     /// Batch (§10.5): all or nothing; one notification message for all.
@@ -213,7 +239,7 @@ impl Store {
         evict: bool,
         clock: &Clock,
         out: &mut Outcome,
-    ) {
+    ) -> Handled {
         // The creator holds every object of the batch until all are sealed,
         // so together they must fit; if they never can, evict nothing.
         let total = data
@@ -227,18 +253,21 @@ impl Store {
                     error: ErrorCode::OutOfMemory,
                 },
             );
-            return;
+            return Handled::Done;
         }
         let mut slots = Vec::with_capacity(ids.len());
         for ((&id, d), m) in ids.iter().zip(data).zip(metadata) {
             match self.create_object(client, id, sizes_of(d, m), evict, clock, out) {
                 Ok(slot) => slots.push(slot),
-                Err(error) => {
+                Err(refusal) => {
                     for slot in slots {
-                        self.erase_unsealed(slot);
+                        self.erase_unsealed(slot, out);
                     }
+                    let NotCreated::Error(error) = refusal else {
+                        return Handled::Deferred;
+                    };
                     out.reply(client, Reply::CreateAndSealBatch { error });
-                    return;
+                    return Handled::Done;
                 }
             }
         }
@@ -268,6 +297,7 @@ impl Store {
                 error: ErrorCode::Ok,
             },
         );
+        Handled::Done
     }
 
     /// Abort (§10.6): only the creator of an unsealed object; no
@@ -286,7 +316,7 @@ impl Store {
         if e.owner != client {
             return Err(Violation::AbortNotCreator(id));
         }
-        self.erase_unsealed(slot);
+        self.erase_unsealed(slot, out);
         out.reply(client, Reply::Abort { id });
         Ok(())
     }
@@ -299,7 +329,7 @@ impl Store {
     }
 
     /// Removes an unsealed object and its creator's hold, silently.
-    pub(super) fn erase_unsealed(&mut self, slot: u32) {
+    pub(super) fn erase_unsealed(&mut self, slot: u32, out: &mut Outcome) {
         let owner = self.table.get(slot).owner;
         if let Some(c) = self.clients.get_mut(&owner) {
             if c.held.remove(&slot) {
@@ -307,7 +337,7 @@ impl Store {
                 e.ref_count = e.ref_count.saturating_sub(1);
             }
         }
-        self.remove_object(slot);
+        self.remove_object(slot, out);
     }
 
     fn fill(&mut self, slot: u32, data: &[u8], metadata: &[u8]) {

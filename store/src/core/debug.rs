@@ -114,7 +114,31 @@ impl Store {
             "\nwaiting gets: {waiting_gets}\nawaited objects: {}",
             self.awaits.total()
         );
+        if self.spills() {
+            self.spill_lines(&mut text);
+        }
         text
+    }
+
+    /// What spilling has done and holds (our lines, only with spilling on).
+    fn spill_lines(&self, text: &mut String) {
+        let s = self.spill_stats();
+        let _ = write!(
+            text,
+            "\nspilled objects: {}\nspilled bytes: {}\nspills in flight: {}\nrestores in flight: {}\nspills: {}\nspill bytes: {}\nrestores: {}\nrestore bytes: {}\nspills abandoned: {}\nspill failures: {}\nobjects dropped instead of spilled: {}\nrestore failures: {}",
+            s.spilled_objects,
+            s.spilled_bytes,
+            s.spills_in_flight,
+            s.restores_in_flight,
+            s.spills,
+            s.spill_bytes,
+            s.restores,
+            s.restore_bytes,
+            s.spills_abandoned,
+            s.spill_failures,
+            s.dropped,
+            s.restore_failures,
+        );
     }
 }
 

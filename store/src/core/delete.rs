@@ -42,7 +42,7 @@ impl Store {
                         e.delete_pending = true;
                         ErrorCode::ObjectInUse
                     } else {
-                        self.remove_object(slot);
+                        self.remove_object(slot, out);
                         self.notify_deletion(*id, out);
                         ErrorCode::Ok
                     }

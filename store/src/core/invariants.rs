@@ -67,7 +67,7 @@ impl Store {
                 ListTag::Quota => {
                     let q = self.clients.get(&e.owner).and_then(|c| c.quota.as_ref());
                     assert!(q.is_some(), "quota-listed object without a quota owner");
-                    assert_ne!(e.state, State::Evicted);
+                    assert!(matches!(e.state, State::Created | State::Sealed));
                 }
                 ListTag::None => {
                     // Sealed and unheld objects are always evictable, unless
@@ -79,15 +79,28 @@ impl Store {
                     );
                 }
             }
-            if e.state == State::Sealed && e.ref_count == 0 {
+            if e.state.is_readable() && e.ref_count == 0 {
                 assert!(!e.delete_pending, "pending delete not performed");
+            }
+            // A waiting request is woken by a seal or a restore's end.
+            if e.state == State::Spilled && self.waiters.contains_key(&e.id) {
+                assert!(self.restore_pending(&e.id), "waiters on a spilled object");
             }
         }
         extents.extend(self.parked_extents());
+        let orphans = self.spill.check(&self.table);
+        let orphan_bytes: u64 = self
+            .spill
+            .jobs
+            .values()
+            .filter(|j| j.slot.is_none())
+            .map(|j| j.size)
+            .sum();
+        extents.extend(orphans);
         assert_eq!(
             self.allocated,
-            resident_bytes + self.quarantined_bytes(),
-            "allocated != Σ resident sizes + quarantined bytes"
+            resident_bytes + self.quarantined_bytes() + orphan_bytes,
+            "allocated != Σ resident sizes + quarantined bytes + deleted objects' extents under I/O"
         );
         assert!(self.allocated <= self.config.capacity, "over budget");
         assert_eq!(self.global_lru.len(), global_members);
@@ -125,6 +138,18 @@ impl Store {
         assert_eq!(self.deadlines.len(), pending_deadlines);
         for (&(_, c), ..) in self.deadlines.iter().map(|d| (d, ())) {
             assert!(self.has_pending_get(c));
+        }
+        for c in self.clients.values() {
+            if let Some(g) = &c.pending_get {
+                assert!(!(g.is_expired() && g.deadline().is_some()));
+                // An expired Get waits only for restores.
+                if g.is_expired() {
+                    assert!(
+                        g.missing().any(|id| self.restore_pending(id)),
+                        "expired get not answered"
+                    );
+                }
+            }
         }
         for (id, cs) in &self.waiters {
             for c in cs {
@@ -222,8 +247,8 @@ impl EffectChecker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{create_req, digest_of, oid, Kit};
-    use super::super::StoreConfig;
+    use super::super::testkit::{create_req, digest_of, oid, Failure, Kit};
+    use super::super::{RestoreError, SpillError, StoreConfig};
     use super::EffectChecker;
     use plasma_protocol::Request;
     use proptest::prelude::*;
@@ -292,6 +317,17 @@ mod tests {
         Tick {
             ms: u64,
         },
+        /// The loop finishes the disk work under way: writes or reads,
+        /// failing each with `fail` when it is below 3 (the rest succeed).
+        FinishIo {
+            writes: bool,
+            fail: u8,
+        },
+        /// A Contains (which may wait for a restore).
+        Contains {
+            c: u64,
+            id: u32,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -312,9 +348,11 @@ mod tests {
             1 => (c.clone(), 0i64..2000).prop_map(|(c, q)| Op::Quota { c, q }),
             1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Refresh { c, id }),
             1 => c.clone().prop_map(|c| Op::Disconnect { c }),
-            1 => (c, 0u64..2).prop_map(|(c, q)| Op::DropLive { c, q }),
+            1 => (c.clone(), 0u64..2).prop_map(|(c, q)| Op::DropLive { c, q }),
             1 => (0u64..2).prop_map(|q| Op::EndQuarantine { q }),
             1 => (0u64..40).prop_map(|ms| Op::Tick { ms }),
+            3 => (any::<bool>(), 0u8..12).prop_map(|(writes, fail)| Op::FinishIo { writes, fail }),
+            1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Contains { c, id }),
         ]
     }
 
@@ -334,20 +372,24 @@ mod tests {
                 | Op::Quota { c, .. }
                 | Op::Refresh { c, .. }
                 | Op::Disconnect { c }
+                | Op::Contains { c, .. }
                 | Op::DropLive { c, .. } => *c,
-                Op::Tick { .. } | Op::EndQuarantine { .. } => 0,
+                Op::Tick { .. } | Op::EndQuarantine { .. } | Op::FinishIo { .. } => 0,
             };
+            let not_a_frame = matches!(
+                op,
+                Op::Disconnect { .. }
+                    | Op::DropLive { .. }
+                    | Op::Tick { .. }
+                    | Op::EndQuarantine { .. }
+                    | Op::FinishIo { .. }
+            );
             // The loop never passes a frame from a client whose Get is
-            // pending, except Releases.
-            let blocked = kit.store.has_pending_get(c)
-                && !matches!(
-                    op,
-                    Op::Release { .. }
-                        | Op::Disconnect { .. }
-                        | Op::DropLive { .. }
-                        | Op::Tick { .. }
-                        | Op::EndQuarantine { .. }
-                );
+            // pending, except Releases; nor any from a client whose request
+            // was deferred (it stays at the head of its input).
+            let blocked = !not_a_frame
+                && ((kit.store.has_pending_get(c) && !matches!(op, Op::Release { .. }))
+                    || kit.is_deferred(c));
             if blocked {
                 continue;
             }
@@ -409,6 +451,13 @@ mod tests {
                     Ok(Vec::new())
                 }
                 Op::Tick { ms } => Ok(kit.expire_after(ms)),
+                Op::Contains { id, .. } => kit.try_run(c, Request::Contains { id: oid(id) }),
+                Op::FinishIo { writes, fail } => Ok(kit.finish_io(writes, |_| match fail {
+                    0 => Some(Failure::Write(SpillError::NoSpace)),
+                    1 => Some(Failure::Write(SpillError::Io)),
+                    2 => Some(Failure::Read(RestoreError::Corrupt)),
+                    _ => None,
+                })),
             };
             match result {
                 // A violation drops the connection.
@@ -426,13 +475,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn random_operations_keep_invariants(ops in proptest::collection::vec(op(), 1..120), external in any::<bool>()) {
+        fn random_operations_keep_invariants(
+            ops in proptest::collection::vec(op(), 1..120),
+            external in any::<bool>(),
+            spill_limit in proptest::option::of(0u64..4000),
+        ) {
             let mut kit = Kit::with_config(StoreConfig {
                 capacity: 2000,
                 arena_len: 2560,
                 segment_id: 1,
                 mmap_size: 2568,
                 external_store: external,
+                spill_limit,
             });
             run_ops(&mut kit, ops);
             for c in 0..4 {
@@ -440,6 +494,11 @@ mod tests {
             }
             for q in 0..2 {
                 kit.store.end_quarantine(q);
+            }
+            // The loop finishes whatever disk work is under way.
+            while !kit.io.is_empty() {
+                kit.finish_writes();
+                kit.finish_reads();
             }
             // With every client gone nothing is held; evicting everything
             // empties the arena (external store aside).

@@ -8,17 +8,18 @@
 //!
 //! ```
 //! use plasma_protocol::{ObjectId, Reply, Request};
-//! use plasma_store::core::{Clock, Effect, Outcome, Store, StoreConfig, VecMemory};
+//! use plasma_store::core::{Clock, Effect, Handled, Outcome, Store, StoreConfig, VecMemory};
 //!
 //! let config = StoreConfig { capacity: 4096, arena_len: 8192, segment_id: 1,
-//!     mmap_size: 8200, external_store: false };
+//!     mmap_size: 8200, external_store: false, spill_limit: None };
 //! let mut store = Store::new(config, Box::new(VecMemory::new(8192)));
 //! store.connect(7);
 //! let mut out = Outcome::default();
 //! let id = ObjectId::from_bytes([1; 20]);
 //! let create = Request::Create { id, evict_if_full: true, data_size: 10,
 //!     metadata_size: 0, device_num: 0 };
-//! store.handle(7, create, &Clock::system(), &mut out).unwrap();
+//! let handled = store.handle(7, create, &Clock::system(), &mut out).unwrap();
+//! assert_eq!(handled, Handled::Done);
 //! let Effect::Reply { reply: Reply::Create { error, .. }, fds, .. } = &out.effects[0] else {
 //!     panic!("expected a create reply");
 //! };
@@ -42,6 +43,7 @@ mod memory;
 mod quarantine;
 mod quota;
 mod space;
+mod spill;
 mod table;
 
 #[cfg(any(test, feature = "invariants"))]
@@ -62,6 +64,7 @@ pub use clock::Clock;
 pub use long_reply::{LongReply, LongRequest};
 pub use memory::{ArenaMemory, VecMemory};
 pub use quarantine::QuarantineId;
+pub use spill::{DiskOp, Notice, RestoreError, SpillError, SpillFile, SpillStats};
 
 #[cfg(any(test, feature = "invariants"))]
 #[doc(hidden)]
@@ -71,6 +74,7 @@ use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
 use quarantine::Quarantines;
+use spill::SpillBook;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -91,6 +95,11 @@ pub struct StoreConfig {
     /// `-e hashtable://…`: evictions move objects aside instead of
     /// deleting them (§10.15).
     pub external_store: bool,
+    /// `--spill-dir`: objects leaving memory under pressure are written to
+    /// disk instead of dropped, up to this many bytes of files
+    /// (`--spill-max`); `None`: spilling is off. Ignored with the external
+    /// store.
+    pub spill_limit: Option<u64>,
 }
 
 /// Who a notification message goes to.
@@ -132,6 +141,16 @@ pub enum Effect {
         /// One message each.
         infos: Vec<ObjectInfo>,
     },
+    /// Disk work for spilling, performed off the loop (see [`DiskOp`]).
+    Disk(DiskOp),
+    /// `client`'s deferred request ([`Handled::Deferred`]) may be handed
+    /// in again: memory was freed.
+    Resume {
+        /// The client whose head frame waits.
+        client: ClientId,
+    },
+    /// A line for the log.
+    Notice(Notice),
     /// A reply too long for one turn: start it with [`Store::start_long`]
     /// and advance it with [`Store::advance_long`] between other clients'
     /// turns; `to`'s later requests wait for it.
@@ -141,6 +160,19 @@ pub enum Effect {
         /// Which reply.
         request: LongRequest,
     },
+}
+
+/// What became of a request handed to [`Store::handle`].
+#[must_use = "a deferred request must be handed in again"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Done: its effects are in the outcome.
+    Done,
+    /// A create that waits for memory that spills under way will free: none
+    /// of it was applied (spills it started stay). Keep the request (its
+    /// frame, and the client's later ones behind it) and hand it in again
+    /// after an [`Effect::Resume`] for this client.
+    Deferred,
 }
 
 /// The effects of one call, in the order to perform them.
@@ -224,6 +256,8 @@ pub struct Store {
     awaits: Awaits,
     /// Extents kept from reuse while a dropped client's process lives.
     quarantines: Quarantines,
+    /// Spill files, writes and reads under way, deferred creates.
+    spill: SpillBook,
 }
 
 impl Store {
@@ -234,7 +268,6 @@ impl Store {
         Self {
             allocator: Allocator::new(region),
             global_lru_capacity: i64::try_from(config.capacity).unwrap_or(i64::MAX),
-            config,
             memory,
             table: ObjectTable::default(),
             allocated: 0,
@@ -248,6 +281,8 @@ impl Store {
             external: HashMap::new(),
             awaits: Awaits::default(),
             quarantines: Quarantines::default(),
+            spill: SpillBook::new(config.spill_limit.filter(|_| !config.external_store)),
+            config,
         }
     }
 
@@ -258,21 +293,19 @@ impl Store {
 
     /// Applies one request. `Err` means the client misbehaved: the loop
     /// should perform the effects gathered so far and drop the connection
-    /// (then call [`Store::disconnect`]).
+    /// (then call [`Store::disconnect`]). `Ok(Handled::Deferred)` (a create
+    /// waiting for spills to free memory) means: hand the same request in
+    /// again after an [`Effect::Resume`] for this client, and nothing else
+    /// of this client's before then.
     pub fn handle(
         &mut self,
         client: ClientId,
         req: Request<'_>,
         clock: &Clock,
         out: &mut Outcome,
-    ) -> Result<(), Violation> {
+    ) -> Result<Handled, Violation> {
         self.connect(client);
-        match req {
-            Request::Disconnect => return Err(Violation::DisconnectRequest),
-            Request::Connect => {
-                let memory_capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
-                out.reply(client, Reply::Connect { memory_capacity });
-            }
+        let handled = match req {
             Request::Create {
                 id,
                 evict_if_full,
@@ -287,7 +320,7 @@ impl Store {
                     data: data_size,
                     metadata: metadata_size,
                 };
-                self.create(client, id, sizes, evict_if_full, clock, out);
+                self.create(client, id, sizes, evict_if_full, clock, out)
             }
             Request::CreateAndSeal {
                 id,
@@ -325,7 +358,32 @@ impl Store {
                     evict_if_full,
                     clock,
                     out,
-                );
+                )
+            }
+            other => {
+                self.handle_other(client, other, clock, out)?;
+                Handled::Done
+            }
+        };
+        if handled == Handled::Deferred && !self.spill.deferred.contains(&client) {
+            self.spill.deferred.push(client);
+        }
+        Ok(handled)
+    }
+
+    /// Every request but the creates (which may be deferred).
+    fn handle_other(
+        &mut self,
+        client: ClientId,
+        req: Request<'_>,
+        clock: &Clock,
+        out: &mut Outcome,
+    ) -> Result<(), Violation> {
+        match req {
+            Request::Disconnect => return Err(Violation::DisconnectRequest),
+            Request::Connect => {
+                let memory_capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
+                out.reply(client, Reply::Connect { memory_capacity });
             }
             Request::Abort { id } => self.abort(client, id, out)?,
             Request::Seal { id, digest } => self.seal(client, id, digest, clock, out),
@@ -361,7 +419,23 @@ impl Store {
     /// the remaining subscribers), returns its quota.
     pub fn disconnect(&mut self, client: ClientId, out: &mut Outcome) {
         self.drop_awaits(client);
+        self.spill.deferred.retain(|&c| c != client);
         self.disconnect_client(client, out);
+    }
+
+    /// Whether `client`'s last request was deferred and not resumed yet.
+    pub fn is_deferred(&self, client: ClientId) -> bool {
+        self.spill.deferred.contains(&client)
+    }
+
+    /// What spilling has done and holds now (all zero when it is off).
+    pub fn spill_stats(&self) -> SpillStats {
+        self.spill.stats
+    }
+
+    /// Whether objects leaving memory under pressure go to disk.
+    pub fn spills(&self) -> bool {
+        self.spill.limit.is_some()
     }
 
     /// Number of ids `client` awaits (our Await addition).
@@ -369,7 +443,8 @@ impl Store {
         self.awaits.count(client)
     }
 
-    /// Whether `client` has a Get waiting for objects.
+    /// Whether `client` has a Get waiting for objects (or a Contains
+    /// waiting for a restore): its later requests that expect a reply wait.
     pub fn has_pending_get(&self, client: ClientId) -> bool {
         self.clients
             .get(&client)
@@ -381,13 +456,14 @@ impl Store {
         self.deadlines.first().map(|&(t, _)| t)
     }
 
-    /// Answers every pending Get whose deadline is at or before `clock.now`.
+    /// Answers every pending Get whose deadline is at or before `clock.now`
+    /// (when the restores it waits for have ended).
     pub fn expire(&mut self, clock: &Clock, out: &mut Outcome) {
         while let Some(&(t, c)) = self.deadlines.first() {
             if t > clock.now {
                 break;
             }
-            self.finish_get(c, out);
+            self.get_timed_out(c, out);
         }
     }
 
@@ -410,6 +486,12 @@ impl Store {
     /// id index), for memory-per-object measurements.
     pub fn table_heap_bytes(&self) -> usize {
         self.table.heap_bytes()
+    }
+
+    /// The store's memory (tests play the loop's disk work with it).
+    #[cfg(test)]
+    pub(crate) fn memory_mut(&mut self) -> &mut dyn ArenaMemory {
+        self.memory.as_mut()
     }
 
     /// The configuration the store was built with.

@@ -85,7 +85,7 @@ impl Store {
         touched.dedup();
         for slot in touched {
             let e = self.table.get(slot);
-            if matches!(e.state, State::Created | State::Sealed) {
+            if matches!(e.state, State::Created | State::Sealed | State::Spilling) {
                 if let Some(extent) = e.extent() {
                     let size = e.size();
                     self.quarantines.pin(q, extent, size);

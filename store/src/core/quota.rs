@@ -9,6 +9,7 @@
 use plasma_protocol::{ErrorCode, Reply};
 
 use super::lru::LruList;
+use super::space::Eviction;
 use super::table::{ListTag, State};
 use super::{ClientId, Outcome, Store};
 
@@ -91,7 +92,7 @@ impl Store {
             q.bytes_evicted = q.bytes_evicted.saturating_add(bytes);
             freed = freed.saturating_add(bytes);
             if e.state == State::Sealed && e.ref_count == 0 {
-                self.evict_object(slot, out);
+                self.evict_object(slot, Eviction::Pressure, out);
             }
         }
         true

@@ -7,43 +7,88 @@ use super::allocator::{Extent, PendingFree};
 use super::table::{deletion_info, ListTag, State};
 use super::{Audience, Effect, Outcome, Store};
 
+/// What [`Store::reserve`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Room {
+    /// Allocated and counted in the budget.
+    Got(Extent),
+    /// Not now, but the spills under way may free enough: ask again when
+    /// one has ended.
+    Wait,
+    /// OutOfMemory.
+    Full,
+}
+
+/// How a victim leaves memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Eviction {
+    /// As memory pressure wants it: spilled to disk when spilling is on,
+    /// else dropped (or moved to the external store).
+    Pressure,
+    /// Dropped (or moved to the external store), as an Evict request asks.
+    Drop,
+}
+
 impl Store {
-    /// Finds room for an object of `size` bytes and allocates it; `None`
-    /// means OutOfMemory.
+    /// Finds room for an object of `size` bytes and allocates it.
     ///
     /// Budget (§10.2): fits iff `allocated + size ≤ capacity`. Otherwise
     /// evict from the LRU tail at least `max(need, capacity / 5)` (§10.3,
-    /// §14.8); those evictions stick even when the create then fails. If the
-    /// budget admits the object but no hole is big enough (fragmentation —
-    /// the real store would map another segment), keep evicting LRU objects
-    /// one by one until a hole fits.
-    pub(super) fn reserve(&mut self, size: u64, evict: bool, out: &mut Outcome) -> Option<Extent> {
+    /// §14.8), less what spills under way will free; those evictions stick
+    /// even when the create then fails. If the budget admits the object but
+    /// no hole is big enough (fragmentation — the real store would map
+    /// another segment), keep evicting LRU objects one by one until a hole
+    /// fits. Spilled victims free their memory only once written: then the
+    /// answer is [`Room::Wait`].
+    pub(super) fn reserve(&mut self, size: u64, evict: bool, out: &mut Outcome) -> Room {
         let cap = self.config.capacity;
-        let total = self.allocated.saturating_add(size);
-        if total > cap {
+        if self.allocated.saturating_add(size) > cap {
             if !evict {
-                return None;
+                return Room::Full;
             }
-            let need = total - cap;
-            let target = need.max(cap / 5);
-            self.evict_global(target, out);
+            let need = self.allocated.saturating_add(size) - cap;
+            let freeing = self.spill.freeing;
+            if need > freeing {
+                let target = (need - freeing).max(cap / 5);
+                self.evict_global(target, Eviction::Pressure, out);
+            }
             // Not `evicted < need`: a quarantined extent stays in the budget
             // after its object is evicted (see quarantine.rs).
             if self.allocated.saturating_add(size) > cap {
-                return None;
+                let after = self.allocated.saturating_sub(self.spill.freeing);
+                return if self.spill.writing() && after.saturating_add(size) <= cap {
+                    Room::Wait
+                } else {
+                    Room::Full
+                };
             }
         }
+        let mut spilled = 0u64;
         loop {
             if let Some(extent) = self.allocator.alloc(size) {
                 self.allocated += size;
-                return Some(extent);
+                return Room::Got(extent);
             }
             if !evict {
-                return None;
+                return Room::Full;
             }
-            let victim = self.global_lru.front()?;
+            let Some(victim) = self.global_lru.front() else {
+                return if self.spill.writing() {
+                    Room::Wait
+                } else {
+                    Room::Full
+                };
+            };
+            let len = self.table.get(victim).extent().map_or(0, |x| x.len);
             self.count_global_eviction(victim);
-            self.evict_object(victim, out);
+            if self.evict_object(victim, Eviction::Pressure, out) {
+                // Its extent comes free when the write has ended; enough
+                // of them may make the hole.
+                spilled = spilled.saturating_add(len);
+                if spilled >= super::allocator::block_len(size).unwrap_or(u64::MAX) {
+                    return Room::Wait;
+                }
+            }
         }
     }
 
@@ -51,7 +96,7 @@ impl Store {
     /// data+metadata bytes reach `target` or the LRU is empty (§10.12:
     /// zero-size objects go along the way without counting). Returns the
     /// bytes evicted.
-    pub(super) fn evict_global(&mut self, target: u64, out: &mut Outcome) -> u64 {
+    pub(super) fn evict_global(&mut self, target: u64, how: Eviction, out: &mut Outcome) -> u64 {
         let mut evicted = 0u64;
         let mut pending = PendingFree::default();
         while evicted < target {
@@ -59,7 +104,7 @@ impl Store {
                 break;
             };
             evicted = evicted.saturating_add(self.count_global_eviction(victim));
-            self.evict_into(victim, &mut pending, out);
+            self.evict_into(victim, how, &mut pending, out);
         }
         self.allocator.flush(pending);
         evicted
@@ -73,30 +118,51 @@ impl Store {
     }
 
     /// Evicts one sealed, unheld object: with an external store it moves
-    /// aside silently (§10.15), otherwise it is deleted with a notification.
-    pub(super) fn evict_object(&mut self, slot: u32, out: &mut Outcome) {
+    /// aside silently (§10.15), under pressure with spilling on it is
+    /// spilled, otherwise it is deleted with a notification. True if it is
+    /// being spilled (its memory is freed later).
+    pub(super) fn evict_object(&mut self, slot: u32, how: Eviction, out: &mut Outcome) -> bool {
         let mut pending = PendingFree::default();
-        self.evict_into(slot, &mut pending, out);
+        let spilling = self.evict_into(slot, how, &mut pending, out);
         self.allocator.flush(pending);
+        spilling
     }
 
     /// [`Store::evict_object`] with its extent freed by way of `pending`
     /// (see [`super::Allocator::free_merging`]). A deleted object's index
     /// bucket is left for the reuse of its slot to clear: an eviction costs
     /// no index probe, which in a large index is a cache miss each.
-    fn evict_into(&mut self, slot: u32, pending: &mut PendingFree, out: &mut Outcome) {
+    fn evict_into(
+        &mut self,
+        slot: u32,
+        how: Eviction,
+        pending: &mut PendingFree,
+        out: &mut Outcome,
+    ) -> bool {
         if self.config.external_store {
             self.move_out(slot);
-            return;
+            return false;
         }
         self.unlink(slot);
+        if how == Eviction::Pressure && self.spills() && self.start_spill(slot, out) {
+            return true;
+        }
+        self.drop_evicted(slot, Some(pending), out);
+        false
+    }
+
+    /// Deletes an evicted object (unlinked, sealed, unheld), with its
+    /// notification.
+    pub(super) fn drop_evicted(
+        &mut self,
+        slot: u32,
+        pending: Option<&mut PendingFree>,
+        out: &mut Outcome,
+    ) {
         let e = self.table.get(slot);
-        debug_assert!(
-            e.state == State::Sealed && e.ref_count == 0,
-            "evicting {e:?}"
-        );
+        debug_assert!(e.state.is_readable() && e.ref_count == 0, "evicting {e:?}");
         let (id, extent, size) = (e.id, e.extent(), e.size());
-        self.free_resident(extent, size, Some(pending));
+        self.free_resident(extent, size, pending);
         self.table.remove_deferred(slot);
         self.notify_deletion(id, out);
     }
@@ -119,7 +185,8 @@ impl Store {
     /// False if there is no room.
     pub(super) fn restore(&mut self, slot: u32, unix_secs: i64, out: &mut Outcome) -> bool {
         let size = self.table.get(slot).size();
-        let Some(extent) = self.reserve(size, true, out) else {
+        // No spilling beside the external store: never `Wait`.
+        let Room::Got(extent) = self.reserve(size, true, out) else {
             return false;
         };
         if let Some(bytes) = self.external.remove(&slot) {
@@ -136,7 +203,7 @@ impl Store {
 
     /// Gives back the memory of an object leaving the arena (see
     /// [`Store::free_object_extent`]).
-    fn free_resident(
+    pub(super) fn free_resident(
         &mut self,
         extent: Option<Extent>,
         size: u64,
@@ -166,13 +233,23 @@ impl Store {
         }
     }
 
-    /// Erases an object nobody holds: unlinks it, frees its memory or its
-    /// external bytes, forgets it. No notification.
-    pub(super) fn remove_object(&mut self, slot: u32) {
+    /// Erases an object nobody holds: unlinks it, frees its memory, its
+    /// external bytes or its spill file, forgets it. No notification (the
+    /// effects are those of its spill file).
+    pub(super) fn remove_object(&mut self, slot: u32, out: &mut Outcome) {
         self.unlink(slot);
         let e = self.table.get(slot);
         debug_assert_eq!(e.ref_count, 0, "removing a held object");
         match e.state {
+            State::Spilling | State::Spilled | State::Restoring => {
+                let id = e.id;
+                let waited = self.forget_spilled(slot, out);
+                self.table.remove(slot);
+                if waited {
+                    self.settle_waiters(id, None, out);
+                }
+                return;
+            }
             State::Created | State::Sealed => {
                 let (state, owner, extent, size) = (e.state, e.owner, e.extent(), e.size());
                 self.free_resident(extent, size, None);

@@ -13,7 +13,7 @@
 //! [`IdIndex::remove_later`]). A lookup accepts a bucket only if the slot
 //! is live and holds the id, so stale and queued buckets never match.
 
-use plasma_protocol::{Digest, ObjectId, ObjectInfo, ObjectSpec};
+use plasma_protocol::{Digest, ObjectId, ObjectInfo, ObjectSpec, Residence};
 
 use super::allocator::Extent;
 use super::index::IdIndex;
@@ -33,6 +33,39 @@ pub enum State {
     Sealed,
     /// Moved to the external store: no memory, bytes kept aside.
     Evicted,
+    /// Sealed, in memory and readable, while a copy is written to a spill
+    /// file; its extent is not reused before the write has finished.
+    Spilling,
+    /// Sealed, on disk only: no memory.
+    Spilled,
+    /// Sealed, being read back from its spill file into a fresh extent
+    /// nobody else knows of; readable again once that has finished.
+    Restoring,
+}
+
+impl State {
+    /// Sealed, wherever its bytes are: a spill is not a deletion.
+    pub fn is_sealed(self) -> bool {
+        matches!(
+            self,
+            State::Sealed | State::Spilling | State::Spilled | State::Restoring
+        )
+    }
+
+    /// Sealed and in memory, so that a client may be given it now.
+    pub fn is_readable(self) -> bool {
+        matches!(self, State::Sealed | State::Spilling)
+    }
+
+    /// Where List says its bytes are.
+    pub fn residence(self) -> Residence {
+        match self {
+            State::Spilling => Residence::Spilling,
+            State::Spilled => Residence::Disk,
+            State::Restoring => Residence::Restoring,
+            State::Vacant | State::Created | State::Sealed | State::Evicted => Residence::Memory,
+        }
+    }
 }
 
 /// Which list an entry's `prev`/`next` links belong to.
@@ -90,7 +123,10 @@ impl Entry {
     /// Whether the object occupies arena memory.
     #[cfg(any(test, feature = "invariants"))]
     pub fn is_resident(&self) -> bool {
-        matches!(self.state, State::Created | State::Sealed)
+        matches!(
+            self.state,
+            State::Created | State::Sealed | State::Spilling | State::Restoring
+        )
     }
 
     /// Its block in the arena (only meaningful while resident).
@@ -115,7 +151,8 @@ impl Entry {
     }
 
     /// The full description List gives (§10.11): evicted objects look
-    /// sealed, unsealed ones carry no digest.
+    /// sealed, unsealed ones carry no digest, spilled ones say where they
+    /// are (§15).
     pub fn list_info(&self) -> ObjectInfo {
         ObjectInfo {
             object_id: self.id,
@@ -126,7 +163,7 @@ impl Entry {
             construct_duration: i64::from(self.construct_duration),
             digest: (self.state != State::Created).then_some(self.digest),
             is_deletion: false,
-            residence: plasma_protocol::Residence::Memory,
+            residence: self.state.residence(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Test helpers: a store over a `VecMemory`, a manual clock, and short
 //! ways to send requests and pick effects apart.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use plasma_protocol::{
@@ -8,14 +9,20 @@ use plasma_protocol::{
 };
 
 use super::{
-    Audience, ClientId, Clock, Effect, LongRequest, Outcome, Store, StoreConfig, VecMemory,
-    Violation,
+    Audience, ClientId, Clock, DiskOp, Effect, LongRequest, Outcome, RestoreError, SpillError,
+    SpillFile, Store, StoreConfig, VecMemory, Violation,
 };
 
 /// A store plus a manual clock; every call checks the store's invariants.
+/// Disk work the store asks for waits in `io` until a test finishes it
+/// ([`Kit::finish_writes`], [`Kit::finish_reads`]) on a disk of its own.
 pub struct Kit {
     pub store: Store,
     pub clock: Clock,
+    /// Writes and reads asked for and not finished yet, in order.
+    pub io: Vec<DiskOp>,
+    /// The spill files: their bytes.
+    pub disk: HashMap<SpillFile, Vec<u8>>,
 }
 
 /// Id number `n`.
@@ -40,12 +47,21 @@ pub fn config(capacity: u64) -> StoreConfig {
         segment_id: 1,
         mmap_size: i64::try_from(arena_len + 8).unwrap(),
         external_store: false,
+        spill_limit: None,
     }
 }
 
 impl Kit {
     pub fn new(capacity: u64) -> Self {
         Self::with_config(config(capacity))
+    }
+
+    /// A store of `capacity` bytes that spills up to `limit` bytes.
+    pub fn spilling(capacity: u64, limit: u64) -> Self {
+        Self::with_config(StoreConfig {
+            spill_limit: Some(limit),
+            ..config(capacity)
+        })
     }
 
     pub fn with_config(config: StoreConfig) -> Self {
@@ -56,17 +72,21 @@ impl Kit {
                 now: Instant::now(),
                 unix_secs: 1_700_000_000,
             },
+            io: Vec::new(),
+            disk: HashMap::new(),
         }
     }
 
     /// Handles `req`; long replies are built at once (in slices of three
-    /// table slots) and appear as the reply they decode to.
+    /// table slots) and appear as the reply they decode to. A deferred
+    /// request gives no effect of its own (see [`Kit::is_deferred`]).
     pub fn try_run(&mut self, c: ClientId, req: Request<'_>) -> Result<Vec<Effect>, Violation> {
         let mut out = Outcome::default();
         let r = self.store.handle(c, req, &self.clock, &mut out);
         self.store.check_invariants();
-        r.map(|()| {
-            out.effects
+        let effects = self.take(out);
+        r.map(|_| {
+            effects
                 .into_iter()
                 .map(|e| match e {
                     Effect::Long { to, request } => Effect::Reply {
@@ -78,6 +98,93 @@ impl Kit {
                 })
                 .collect()
         })
+    }
+
+    /// `out`'s effects; disk work is queued in `io` (removals are done at
+    /// once).
+    fn take(&mut self, out: Outcome) -> Vec<Effect> {
+        for e in &out.effects {
+            match e {
+                Effect::Disk(DiskOp::Remove { file }) => {
+                    self.disk.remove(file);
+                }
+                Effect::Disk(op) => self.io.push(op.clone()),
+                _ => {}
+            }
+        }
+        out.effects
+    }
+
+    /// Whether `c`'s last request was deferred and not resumed.
+    pub fn is_deferred(&self, c: ClientId) -> bool {
+        self.store.is_deferred(c)
+    }
+
+    /// Finishes every write asked for: the bytes go to the disk, the store
+    /// hears success. Returns the effects of every end.
+    pub fn finish_writes(&mut self) -> Vec<Effect> {
+        self.finish_io(true, |_| None)
+    }
+
+    /// Finishes every read asked for from the disk (a file that is gone or
+    /// whose CRC differs fails, as the loop's would).
+    pub fn finish_reads(&mut self) -> Vec<Effect> {
+        self.finish_io(false, |_| None)
+    }
+
+    /// Finishes every write (`writes`) or read, each with `fail(file)` if
+    /// that gives a failure.
+    pub fn finish_io(
+        &mut self,
+        writes: bool,
+        fail: impl Fn(SpillFile) -> Option<Failure>,
+    ) -> Vec<Effect> {
+        let (mine, rest): (Vec<DiskOp>, Vec<DiskOp>) = std::mem::take(&mut self.io)
+            .into_iter()
+            .partition(|op| matches!(op, DiskOp::Write { .. }) == writes);
+        self.io = rest;
+        let mut effects = Vec::new();
+        for op in mine {
+            let mut out = Outcome::default();
+            match op {
+                DiskOp::Write { file, offset, len } => {
+                    let bytes = self.store.memory_mut().read(offset, len);
+                    let result = match fail(file) {
+                        Some(Failure::Write(e)) => Err(e),
+                        _ => {
+                            let crc = crc32(&bytes);
+                            self.disk.insert(file, bytes);
+                            Ok(crc)
+                        }
+                    };
+                    self.store.spill_done(file, result, &mut out);
+                }
+                DiskOp::Read {
+                    file,
+                    offset,
+                    len,
+                    crc,
+                } => {
+                    let result = match (fail(file), self.disk.get(&file)) {
+                        (Some(Failure::Read(e)), _) => Err(e),
+                        (_, None) => Err(RestoreError::Missing),
+                        (_, Some(b)) if b.len() as u64 != len || crc32(b) != crc => {
+                            Err(RestoreError::Corrupt)
+                        }
+                        (_, Some(b)) => {
+                            let b = b.clone();
+                            self.store.memory_mut().write(offset, &b);
+                            Ok(())
+                        }
+                    };
+                    self.store.restore_done(file, result, &mut out);
+                }
+                DiskOp::Remove { .. } => {}
+            }
+            self.store.check_invariants();
+            effects.extend(self.take(out));
+        }
+        effects
     }
 
     /// Builds a long reply in slices of three slots and decodes it.
@@ -179,7 +286,7 @@ impl Kit {
         let mut out = Outcome::default();
         self.store.disconnect(c, &mut out);
         self.store.check_invariants();
-        out.effects
+        self.take(out)
     }
 
     pub fn expire_after(&mut self, ms: u64) -> Vec<Effect> {
@@ -187,12 +294,37 @@ impl Kit {
         let mut out = Outcome::default();
         self.store.expire(&self.clock, &mut out);
         self.store.check_invariants();
-        out.effects
+        self.take(out)
     }
 
     pub fn ref_count(&self, id: ObjectId) -> Option<u32> {
         self.store.table.by_id(&id).map(|e| e.ref_count)
     }
+}
+
+/// How [`Kit::finish_io`] fails a write or read.
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    Write(SpillError),
+    Read(RestoreError),
+}
+
+/// CRC-32 as the loop computes it for spill files.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(bytes);
+    h.finalize()
+}
+
+/// The ids the store asked the loop to resume.
+pub fn resumed(effects: &[Effect]) -> Vec<ClientId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Resume { client } => Some(*client),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn create_req(id: ObjectId, data: u64, meta: u64) -> Request<'static> {
@@ -217,7 +349,7 @@ pub fn replies(effects: &[Effect]) -> Vec<(ClientId, Reply)> {
         .iter()
         .filter_map(|e| match e {
             Effect::Reply { to, reply, .. } => Some((*to, reply.clone())),
-            Effect::Notify { .. } | Effect::NotifyEach { .. } | Effect::Long { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -232,7 +364,7 @@ pub fn messages(effects: &[Effect]) -> Vec<(Audience, Vec<ObjectInfo>)> {
             Effect::NotifyEach { to, infos } => {
                 all.extend(infos.iter().map(|i| (*to, vec![i.clone()])));
             }
-            Effect::Reply { .. } | Effect::Long { .. } => {}
+            _ => {}
         }
     }
     all
@@ -253,7 +385,7 @@ fn notified(effects: &[Effect], deletion: bool) -> Vec<ObjectId> {
         .iter()
         .filter_map(|e| match e {
             Effect::Notify { infos, .. } | Effect::NotifyEach { infos, .. } => Some(infos),
-            Effect::Reply { .. } | Effect::Long { .. } => None,
+            _ => None,
         })
         .flatten()
         .filter(|i| i.is_deletion == deletion)

@@ -42,6 +42,7 @@ impl EventLoop {
                 Effect::Notify { to, infos } => self.slices.push_note(to, infos, false),
                 Effect::NotifyEach { to, infos } => self.slices.push_note(to, infos, true),
                 Effect::Long { to, request } => self.start_long(to, request),
+                Effect::Disk(_) | Effect::Resume { .. } | Effect::Notice(_) => {}
             }
         }
         // Notifications first: a subscriber waiting for a seal is woken

@@ -92,6 +92,7 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
         segment_id: SEGMENT_ID,
         mmap_size: arena.mmap_size(),
         external_store: config.external_store.is_some(),
+        spill_limit: None,
     };
     let store = Store::new(store_config, Box::new(mapping));
     let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());

@@ -7,6 +7,7 @@ mod long_replies;
 mod pyarrow;
 mod quarantine;
 mod space;
+mod spilling;
 mod waiting;
 
 const A: u64 = 1;
