@@ -1,20 +1,24 @@
 //! The store core driven as the event loop drives it: arbitrary sequences
 //! of requests from four clients, with connects, disconnects, protocol
 //! violations (which cost the client its connection, as in the loop), raw
-//! frames through the request decoder, and time passing for Get deadlines.
-//! After every step the core's invariants hold (`Store::check_invariants`)
-//! and its effects are sound (`EffectChecker`); at the end, with every
-//! client gone, everything can be evicted and the arena is whole again.
+//! frames through the request decoder, time passing for Get deadlines,
+//! and, with spilling on, the disk work the core asks for finished in any
+//! order, successfully or not, with deferred requests handed in again when
+//! the core resumes them. After every step the core's invariants hold
+//! (`Store::check_invariants`) and its effects are sound
+//! (`EffectChecker`); at the end, with every client gone and the disk work
+//! done, everything can be evicted and the arena is whole again.
 #![no_main]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use plasma_protocol::{decode_request, ObjectId, Request};
 use plasma_store::core::{
-    Audience, ClientId, Clock, Effect, EffectChecker, Outcome, Store, StoreConfig, VecMemory,
+    Audience, ClientId, Clock, DiskOp, Effect, EffectChecker, Handled, Outcome, RestoreError,
+    SpillError, Store, StoreConfig, VecMemory,
 };
 
 /// Clients 0..CLIENTS; ids 0..IDS, so that requests meet each other's objects.
@@ -28,6 +32,8 @@ static INLINE: [u8; 1 << 16] = [0xAB; 1 << 16];
 struct Input {
     small: bool,
     external_store: bool,
+    /// Spilling on, with a directory of this many bytes.
+    spill_limit: Option<u16>,
     steps: Vec<Step>,
 }
 
@@ -37,14 +43,24 @@ struct Step {
     action: Action,
 }
 
-#[derive(Arbitrary, Debug)]
+/// How the loop ends one write or read.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+enum IoEnd {
+    Ok,
+    NoSpace,
+    Failed,
+    Corrupt,
+    Missing,
+}
+
+#[derive(Arbitrary, Clone, Debug)]
 enum Timeout {
     Forever,
     Now,
     Ms(u8),
 }
 
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum Action {
     Create {
         id: u8,
@@ -112,6 +128,11 @@ enum Action {
     Tick {
         ms: u8,
     },
+    /// The loop ends one of the writes and reads under way.
+    FinishIo {
+        which: u8,
+        end: IoEnd,
+    },
     Raw {
         msg_type: u8,
         payload: Vec<u8>,
@@ -128,7 +149,7 @@ fn oids(ns: &[u8]) -> Vec<ObjectId> {
     ns.iter().take(8).copied().map(oid).collect()
 }
 
-fn config(small: bool, external_store: bool) -> StoreConfig {
+fn config(small: bool, external_store: bool, spill_limit: Option<u16>) -> StoreConfig {
     let capacity = if small { 1000 } else { 8000 };
     let arena_len = capacity + capacity / 4;
     StoreConfig {
@@ -137,16 +158,23 @@ fn config(small: bool, external_store: bool) -> StoreConfig {
         segment_id: 1,
         mmap_size: i64::try_from(arena_len + 8).unwrap(),
         external_store,
+        spill_limit: spill_limit.map(|l| u64::from(l) * 4),
     }
 }
 
-/// What the loop knows: who is connected, who subscribed, the effects seen.
+/// What the loop knows: who is connected, who subscribed, the effects
+/// seen, the disk work under way, the requests deferred.
 struct Harness {
     store: Store,
     clock: Clock,
     connected: HashSet<ClientId>,
     subscribed: HashSet<ClientId>,
     effects: EffectChecker,
+    io: Vec<DiskOp>,
+    /// Each deferred client's request (the loop keeps its frame).
+    deferred: HashMap<ClientId, Action>,
+    /// Clients the core resumed, to hand their request in again.
+    resumed: Vec<ClientId>,
 }
 
 impl Harness {
@@ -161,17 +189,23 @@ impl Harness {
             connected: HashSet::new(),
             subscribed: HashSet::new(),
             effects: EffectChecker::default(),
+            io: Vec::new(),
+            deferred: HashMap::new(),
+            resumed: Vec::new(),
         }
     }
 
-    fn request(&mut self, client: ClientId, request: Request<'_>) {
+    /// Hands `request` (made from `action`) in; returns whether it was
+    /// deferred.
+    fn request(&mut self, client: ClientId, request: Request<'_>) -> bool {
         // The loop holds back every request that expects a reply while the
         // client's Get waits, and turns Disconnect into a disconnect.
         if request.expects_reply() && self.store.has_pending_get(client) {
-            return;
+            return false;
         }
         if matches!(request, Request::Disconnect) {
-            return self.disconnect(client);
+            self.disconnect(client);
+            return false;
         }
         if matches!(request, Request::Subscribe) {
             // Its socket is attached before the backlog is sent.
@@ -181,8 +215,22 @@ impl Harness {
         let mut out = Outcome::default();
         let result = self.store.handle(client, request, &self.clock, &mut out);
         self.check(&out);
-        if result.is_err() {
-            self.disconnect(client);
+        match result {
+            Ok(Handled::Deferred) => {
+                assert!(self.store.is_deferred(client));
+                assert!(
+                    out.effects
+                        .iter()
+                        .all(|e| !matches!(e, Effect::Reply { to, .. } if *to == client)),
+                    "a deferred request answered"
+                );
+                true
+            }
+            Ok(Handled::Done) => false,
+            Err(_) => {
+                self.disconnect(client);
+                false
+            }
         }
     }
 
@@ -191,10 +239,52 @@ impl Harness {
         self.store.disconnect(client, &mut out);
         self.connected.remove(&client);
         self.subscribed.remove(&client);
+        self.deferred.remove(&client);
+        self.resumed.retain(|&c| c != client);
         self.effects.disconnected(client);
         self.check(&out);
         assert!(!self.store.has_pending_get(client));
+        assert!(!self.store.is_deferred(client));
         assert_eq!(self.store.awaited_by(client), 0);
+    }
+
+    /// The loop ends disk job `which` (modulo those under way) with `end`.
+    fn finish_io(&mut self, which: u8, end: IoEnd) {
+        if self.io.is_empty() {
+            return;
+        }
+        let op = self.io.remove(usize::from(which) % self.io.len());
+        let mut out = Outcome::default();
+        match op {
+            DiskOp::Write { file, .. } => {
+                let result = match end {
+                    IoEnd::NoSpace => Err(SpillError::NoSpace),
+                    IoEnd::Failed => Err(SpillError::Io),
+                    _ => Ok(u32::from(which)),
+                };
+                self.store.spill_done(file, result, &mut out);
+            }
+            DiskOp::Read { file, .. } => {
+                let result = match end {
+                    IoEnd::Ok | IoEnd::NoSpace => Ok(()),
+                    IoEnd::Failed => Err(RestoreError::Io),
+                    IoEnd::Corrupt => Err(RestoreError::Corrupt),
+                    IoEnd::Missing => Err(RestoreError::Missing),
+                };
+                self.store.restore_done(file, result, &mut out);
+            }
+            DiskOp::Remove { .. } => {}
+        }
+        self.check(&out);
+    }
+
+    /// Hands in again the requests the core resumed.
+    fn resume(&mut self) {
+        while let Some(client) = self.resumed.pop() {
+            if let Some(action) = self.deferred.remove(&client) {
+                run_action(self, client, &action);
+            }
+        }
     }
 
     fn tick(&mut self, ms: u8) {
@@ -220,7 +310,17 @@ impl Harness {
                     to: Audience::Client(c),
                     ..
                 } => assert!(self.subscribed.contains(c), "backlog to {c}"),
-                Effect::Notify { .. } | Effect::NotifyEach { .. } => {}
+                Effect::Notify { .. } | Effect::NotifyEach { .. } | Effect::Notice(_) => {}
+                Effect::Disk(DiskOp::Remove { .. }) => {}
+                Effect::Disk(op) => {
+                    assert!(self.store.spills(), "disk work without spilling");
+                    self.io.push(op.clone());
+                }
+                Effect::Resume { client } => {
+                    assert!(self.connected.contains(client), "resume of {client}");
+                    assert!(!self.store.is_deferred(*client));
+                    self.resumed.push(*client);
+                }
                 Effect::Long { to, request } => {
                     assert!(self.connected.contains(to), "long reply to {to}");
                     // The loop advances it between other turns; slices of
@@ -249,8 +349,22 @@ fn create(id: u8, data_size: u64, metadata_size: u64, evict_if_full: bool) -> Re
 
 fn run(h: &mut Harness, step: &Step) {
     let c = ClientId::from(step.client % CLIENTS);
+    // A deferred client's frame stays at the head of its input: nothing
+    // else of it is handled until it is resumed.
+    let not_a_frame = matches!(
+        step.action,
+        Action::Disconnect | Action::Tick { .. } | Action::FinishIo { .. }
+    );
+    if h.deferred.contains_key(&c) && !not_a_frame {
+        return;
+    }
+    run_action(h, c, &step.action);
+    h.resume();
+}
+
+fn run_action(h: &mut Harness, c: ClientId, action: &Action) {
     let bytes = |n: u16| &INLINE[..usize::from(n)];
-    let req = match &step.action {
+    let req = match action {
         Action::Create {
             id,
             data,
@@ -318,28 +432,40 @@ fn run(h: &mut Harness, step: &Step) {
         Action::Connect => Request::Connect,
         Action::Disconnect => return h.disconnect(c),
         Action::Tick { ms } => return h.tick(*ms),
+        Action::FinishIo { which, end } => return h.finish_io(*which, *end),
         Action::Raw { msg_type, payload } => {
             // A frame the loop would have decoded; one that does not decode
             // costs the client its connection.
             match decode_request(i64::from(*msg_type), payload) {
-                Ok(req) => return h.request(c, req),
+                Ok(req) => {
+                    if h.request(c, req) {
+                        h.deferred.insert(c, action.clone());
+                    }
+                    return;
+                }
                 Err(_) => return h.disconnect(c),
             }
         }
     };
-    h.request(c, req);
+    if h.request(c, req) {
+        h.deferred.insert(c, action.clone());
+    }
 }
 
 fuzz_target!(|input: Input| {
-    let config = config(input.small, input.external_store);
+    let config = config(input.small, input.external_store, input.spill_limit);
     let mut h = Harness::new(config);
     for step in input.steps.iter().take(256) {
         run(&mut h, step);
     }
-    // Every client gone: nothing is held, everything can be evicted, the
-    // arena is one free extent again (evicted objects live outside it).
+    // Every client gone and the disk work done: nothing is held, everything
+    // can be evicted, the arena is one free extent again (evicted and
+    // spilled objects live outside it).
     for c in 0..CLIENTS {
         h.disconnect(ClientId::from(c));
+    }
+    while !h.io.is_empty() {
+        h.finish_io(0, IoEnd::Ok);
     }
     h.request(
         ClientId::from(CLIENTS),
