@@ -1,14 +1,16 @@
 //! The arena: the shared-memory file every client maps, and the store's own
 //! mapping of it.
 //!
-//! This is the one store module with `unsafe`: the two copies in and out of
+//! This is the one store module with `unsafe`: the copies in and out of
 //! the mapping (copies only: no reference into the arena is ever handed
-//! out). Both go through [`checked_range`], a pure bounds check, and
-//! both rely on the sharing contract in docs/design.md.
+//! out), by the core ([`ArenaMapping`]) and by the spill workers
+//! ([`ArenaIo`]). All go through [`checked_range`], a pure bounds check,
+//! and all rely on the sharing contract in docs/design.md.
 #![allow(unsafe_code)]
 
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -55,7 +57,10 @@ impl Arena {
             .len(map_len)
             .map_raw(&b.fd)
             .map_err(map_err)?;
-        let mapping = ArenaMapping { map, len: b.len };
+        let mapping = ArenaMapping {
+            map: Arc::new(map),
+            len: b.len,
+        };
         Ok((
             Arena {
                 fd: b.fd,
@@ -89,8 +94,86 @@ impl Arena {
 /// The store's mapping of the arena, handed to the core as its memory.
 #[derive(Debug)]
 pub struct ArenaMapping {
-    map: MmapRaw,
+    map: Arc<MmapRaw>,
     len: u64,
+}
+
+impl ArenaMapping {
+    /// A handle on the same mapping for the spill workers; the mapping
+    /// lives until the last handle is gone.
+    pub fn io(&self) -> ArenaIo {
+        ArenaIo {
+            map: Arc::clone(&self.map),
+            len: self.len,
+        }
+    }
+}
+
+/// The spill workers' access to the arena: copies of whole extents, out to
+/// a spill file and back in from one, on threads other than the loop.
+#[derive(Clone, Debug)]
+pub struct ArenaIo {
+    map: Arc<MmapRaw>,
+    len: u64,
+}
+
+/// A copy that would leave the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{len} bytes at offset {offset} lie outside the arena")]
+pub struct OutOfBounds {
+    /// Where the copy started.
+    pub offset: u64,
+    /// Its length.
+    pub len: u64,
+}
+
+impl ArenaIo {
+    /// Copies the `buf.len()` bytes at `offset` into `buf` (a spill write
+    /// reading a spilling object).
+    pub fn copy_out(&self, offset: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let len = buf.len() as u64;
+        let range = checked_range(self.len, offset, len).ok_or(OutOfBounds { offset, len })?;
+        // SAFETY: `range` lies inside the mapping (checked_range against its
+        // length), which lives as long as this handle's `Arc`; `buf` is the
+        // worker's own heap buffer, so the two cannot overlap. The bytes are
+        // those of a spilling object: sealed, so no client writes them
+        // (docs/design.md, sharing contract, rule 1), and by rule 6 the store
+        // does not reuse the extent before this write has ended. They are
+        // copied through raw pointers, never borrowed: a client breaking the
+        // contract can only change what is copied, and the CRC kept for the
+        // file is that of what was copied.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(range.start),
+                buf.as_mut_ptr(),
+                range.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` into the arena at `offset` (a restore filling the
+    /// extent of an object being restored).
+    pub fn copy_in(&self, offset: u64, bytes: &[u8]) -> Result<(), OutOfBounds> {
+        let len = bytes.len() as u64;
+        let range = checked_range(self.len, offset, len).ok_or(OutOfBounds { offset, len })?;
+        // SAFETY: `range` lies inside the mapping (checked_range against its
+        // length), which lives as long as this handle's `Arc`; `bytes` is the
+        // worker's own heap buffer, so the two cannot overlap. By the sharing
+        // contract in docs/design.md (rule 6) the extent of an object being
+        // restored was allocated for the restore and is named to no client
+        // before the restore has ended, so no one else writes or reads these
+        // bytes meanwhile (the core writes only extents of objects it
+        // creates, which are others).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(range.start),
+                range.len(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `offset..offset + len` as an index range, if it lies inside `total` bytes.
@@ -216,6 +299,30 @@ mod tests {
         };
         assert_eq!(seen, b"hello");
         assert_eq!(mem.read(8192, 5), b"XXXXX");
+    }
+
+    #[test]
+    fn the_workers_handle_copies_whole_ranges_in_and_out() {
+        let (_arena, mut mem) = small_arena();
+        let io = mem.io();
+        io.copy_in(64, b"spilled").unwrap();
+        assert_eq!(mem.read(64, 7), b"spilled");
+        mem.write(128, b"sealed");
+        let mut buf = [0u8; 6];
+        io.copy_out(128, &mut buf).unwrap();
+        assert_eq!(&buf, b"sealed");
+        let end = mem.len();
+        assert_eq!(
+            io.copy_out(end - 2, &mut buf),
+            Err(OutOfBounds {
+                offset: end - 2,
+                len: 6
+            })
+        );
+        assert!(io.copy_in(u64::MAX, b"x").is_err());
+        drop(mem);
+        // The handle keeps the mapping alive.
+        io.copy_in(0, b"still mapped").unwrap();
     }
 
     #[test]

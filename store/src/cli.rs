@@ -1,5 +1,6 @@
 //! The command line, Plasma-compatible: `plasma-store -s SOCKET -m BYTES
-//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits.
+//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits and
+//! spilling (`--spill-dir`, `--spill-max`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,23 @@ pub struct Args {
     #[arg(long = "max-clients", value_name = "N", default_value_t = default_max_clients() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_clients: u64,
+    /// Spill objects pushed out of memory to files in this directory
+    /// (created if needed; one store per directory; emptied at start and at
+    /// exit: objects do not survive a restart) instead of dropping them; a
+    /// get, contains or await brings a spilled object back. Without it,
+    /// eviction drops objects, as Plasma does.
+    #[arg(
+        long = "spill-dir",
+        value_name = "DIR",
+        conflicts_with = "external_store"
+    )]
+    pub spill_dir: Option<PathBuf>,
+    /// Bytes of spill files allowed (suffixes as for -m); past it, objects
+    /// are dropped instead of spilled. Default: the free space of the
+    /// spill directory at start, less a twentieth (at most 1G).
+    #[arg(long = "spill-max", value_name = "BYTES", value_parser = parse_size,
+          requires = "spill_dir")]
+    pub spill_max: Option<u64>,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -107,6 +125,8 @@ impl Args {
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
         c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
+        c.spill_dir = self.spill_dir;
+        c.spill_max = self.spill_max;
         c.handle_signals = true;
         c
     }
@@ -319,6 +339,31 @@ mod tests {
             Args::try_parse_from(["plasma-store", "-s", "x", "-m", "1", "--max-clients", "0"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn spilling_has_a_directory_and_optionally_a_limit() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["plasma-store", "-s", "x", "-m", "10M"];
+            args.extend_from_slice(extra);
+            Args::try_parse_from(args)
+        };
+        let c = parse(&[]).unwrap().into_config();
+        assert_eq!((c.spill_dir, c.spill_max), (None, None));
+        let c = parse(&["--spill-dir", "/var/spill"]).unwrap().into_config();
+        assert_eq!(c.spill_dir, Some(PathBuf::from("/var/spill")));
+        assert_eq!(c.spill_max, None);
+        let c = parse(&["--spill-dir", "d", "--spill-max", "2G"])
+            .unwrap()
+            .into_config();
+        assert_eq!(c.spill_max, Some(2 << 30));
+        let no_dir = parse(&["--spill-max", "2G"]).unwrap_err().to_string();
+        assert!(no_dir.contains("--spill-dir"), "{no_dir}");
+        let both = parse(&["--spill-dir", "d", "-e", "hashtable://x"])
+            .unwrap_err()
+            .to_string();
+        assert!(both.contains("cannot be used with"), "{both}");
+        assert!(parse(&["--spill-dir", "d", "--spill-max", "0"]).is_err());
     }
 
     #[test]

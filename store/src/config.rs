@@ -90,6 +90,12 @@ pub struct ServerConfig {
     pub spin: Duration,
     /// Clients served at once; more are accepted and closed at once.
     pub max_clients: usize,
+    /// Where objects pushed out of memory are spilled (`--spill-dir`);
+    /// `None`: they are dropped, as Plasma does.
+    pub spill_dir: Option<PathBuf>,
+    /// Bytes of spill files allowed (`--spill-max`); `None`: the free space
+    /// of the directory at start, less a margin.
+    pub spill_max: Option<u64>,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
 }
@@ -113,6 +119,8 @@ impl ServerConfig {
             frame_deadline: DEFAULT_FRAME_DEADLINE,
             spin: DEFAULT_SPIN,
             max_clients: default_max_clients(),
+            spill_dir: None,
+            spill_max: None,
             handle_signals: false,
         }
     }

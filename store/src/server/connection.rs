@@ -41,6 +41,10 @@ pub struct Connection {
     pub charged: u64,
     /// A long reply is being built for it; its next frames wait.
     pub busy: bool,
+    /// Its head frame was deferred by the core (a create waiting for
+    /// spills to free memory): it stays in the input, and is handed in
+    /// again when the core resumes the client.
+    pub deferred: bool,
 }
 
 impl Connection {
@@ -61,6 +65,7 @@ impl Connection {
             pid,
             charged: 0,
             busy: false,
+            deferred: false,
         }
     }
 

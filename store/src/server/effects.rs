@@ -42,7 +42,9 @@ impl EventLoop {
                 Effect::Notify { to, infos } => self.slices.push_note(to, infos, false),
                 Effect::NotifyEach { to, infos } => self.slices.push_note(to, infos, true),
                 Effect::Long { to, request } => self.start_long(to, request),
-                Effect::Disk(_) | Effect::Resume { .. } | Effect::Notice(_) => {}
+                Effect::Disk(op) => self.submit_disk(op),
+                Effect::Resume { client } => self.resume(client),
+                Effect::Notice(notice) => self.log_notice(&notice, None),
             }
         }
         // Notifications first: a subscriber waiting for a seal is woken

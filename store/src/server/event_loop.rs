@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UnixStream;
@@ -13,15 +14,17 @@ pub(super) use signal_hook_mio::v1_0::Signals;
 use super::admission::Admission;
 use super::budget::{charge, InputBudget};
 use super::connection::Connection;
+use super::disk::DiskSide;
 use super::listener::Listener;
 use super::peer_log::PeerLog;
 use super::quarantine::Watched;
 use super::shutdown::Shutdown;
 use super::slices::{Slices, NOTES_PER_TURN};
 use super::ServerError;
-use crate::arena::Arena;
+use crate::arena::{Arena, ArenaIo};
 use crate::config::ServerConfig;
 use crate::core::{ClientId, Clock, Outcome, Store};
+use crate::disk::SpillDir;
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
@@ -99,6 +102,8 @@ pub(super) struct EventLoop {
     pub(super) subscribers: BTreeSet<ClientId>,
     /// Bounds the log lines peers cause.
     pub(super) peer_log: PeerLog,
+    /// The spill directory and its workers (`--spill-dir`).
+    pub(super) disk: Option<DiskSide>,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -118,15 +123,22 @@ impl EventLoop {
         arena: Arena,
         shutdown: Shutdown,
         signals: Option<Signals>,
+        spill: Option<(Arc<SpillDir>, ArenaIo)>,
     ) -> Result<Self, ServerError> {
         let io = |op| move |source| ServerError::Io { op, source };
         let poll = Poll::new().map_err(io("creating the poller"))?;
         poll.registry()
             .register(listener.source(), LISTENER, Interest::READABLE)
             .map_err(io("registering the listening socket"))?;
-        shutdown
+        let waker = shutdown
             .attach(poll.registry(), WAKER)
             .map_err(io("creating the shutdown waker"))?;
+        let disk = match spill {
+            Some((dir, arena_io)) => Some(
+                DiskSide::start(dir, &arena_io, waker).map_err(io("starting the spill workers"))?,
+            ),
+            None => None,
+        };
         let mut signals = signals;
         if let Some(s) = signals.as_mut() {
             poll.registry()
@@ -160,6 +172,7 @@ impl EventLoop {
             slices: Slices::default(),
             subscribers: BTreeSet::new(),
             peer_log: PeerLog::default(),
+            disk,
         })
     }
 
@@ -189,7 +202,8 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => {}
+                    // A shutdown, or the spill workers' reports.
+                    WAKER => self.take_disk_reports(),
                     SIGNALS => stop |= self.take_signals(),
                     token => match Watched::owner_of(token) {
                         Some(q) => self.on_peer_exit(q),
@@ -209,10 +223,12 @@ impl EventLoop {
             self.drop_doomed();
             let now = Instant::now();
             self.peer_log.tick(now);
+            self.tick_disk_log(now);
             self.poll_peer_exits(now);
             self.resume_accepting(now);
         };
         self.shutdown.detach();
+        self.stop_disk();
         result
     }
 
@@ -245,6 +261,7 @@ impl EventLoop {
             self.admission.retry_at(),
             self.watched.next_poll(),
             self.peer_log.report_at(),
+            self.disk_log_report_at(),
         ]
         .into_iter()
         .flatten()

@@ -6,12 +6,13 @@ use plasma_protocol::{decode_request, parse_frame, Request};
 
 use super::event_loop::{DropReason, EventLoop, Step};
 use super::input::HeadFd;
-use crate::core::{ClientId, Clock, Outcome};
+use crate::core::{ClientId, Clock, Handled, Outcome};
 
 impl EventLoop {
     /// Handles complete frames at the head of `id`'s input until more bytes
-    /// are needed, the head frame must wait for a pending Get, the budget is
-    /// spent or the connection is dropped.
+    /// are needed, the head frame must wait (for a pending Get, a long
+    /// reply, or memory being freed by spills), the budget is spent or the
+    /// connection is dropped.
     pub(super) fn handle_frames(&mut self, id: ClientId, frames_left: &mut usize) -> Step {
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
@@ -20,7 +21,7 @@ impl EventLoop {
             if conn.doomed {
                 return Step::Gone;
             }
-            if conn.busy {
+            if conn.busy || conn.deferred {
                 return Step::Blocked;
             }
             if conn.awaiting_subscriber_fd {
@@ -92,13 +93,22 @@ impl EventLoop {
                 }
                 request => {
                     // `request` borrows the input buffer: hand it to the core
-                    // before the frame's bytes are released.
+                    // before the frame's bytes are released. A deferred one
+                    // keeps its bytes, to be handed in again.
                     let mut out = Outcome::default();
                     let result = self.store.handle(id, request, &Clock::system(), &mut out);
+                    let deferred = matches!(result, Ok(Handled::Deferred));
                     if let Some(conn) = self.conns.get_mut(&id) {
-                        conn.input.consume(used);
+                        if deferred {
+                            conn.deferred = true;
+                        } else {
+                            conn.input.consume(used);
+                        }
                     }
                     self.perform(out);
+                    if deferred {
+                        return Step::Blocked;
+                    }
                     if let Err(v) = result {
                         self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
                         return Step::Gone;

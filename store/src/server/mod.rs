@@ -6,6 +6,7 @@
 mod admission;
 mod budget;
 mod connection;
+mod disk;
 mod effects;
 mod event_loop;
 mod frames;
@@ -22,6 +23,7 @@ mod subscriber;
 mod tests;
 
 use std::io;
+use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -30,6 +32,7 @@ pub use shutdown::Shutdown;
 use crate::arena::{Arena, ArenaError, SEGMENT_ID};
 use crate::config::ServerConfig;
 use crate::core::{Store, StoreConfig};
+use crate::disk::{default_limit, SpillDir, SpillDirError};
 use listener::{ListenError, Listener, PeerPolicy};
 
 /// Why the server could not start or had to stop.
@@ -42,6 +45,9 @@ pub enum ServerError {
     /// The socket could not be set up.
     #[error(transparent)]
     Listen(#[from] ListenError),
+    /// The spill directory cannot be used.
+    #[error("cannot spill: {0}")]
+    Spill(#[from] SpillDirError),
     /// The poller, the signal handlers or the registrations failed.
     #[error("{op} failed: {source}")]
     Io {
@@ -76,8 +82,18 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     } else {
         None
     };
-    // Cheap check first: do not build a large arena to then find a live store.
+    // Cheap checks first: do not build a large arena to then find a live
+    // store (or a spill directory another store uses).
     listener::ensure_not_served(&config.socket_path)?;
+    let spill_dir = match &config.spill_dir {
+        Some(path) => Some(Arc::new(SpillDir::open(path)?)),
+        None => None,
+    };
+    let spill_limit = match (&spill_dir, config.spill_max) {
+        (Some(_), Some(max)) => Some(max),
+        (Some(dir), None) => Some(default_limit(dir.free_bytes()?)),
+        (None, _) => None,
+    };
     let (arena, mapping) = Arena::create(&config.backing())?;
     tracing::info!(
         capacity = config.capacity,
@@ -92,14 +108,22 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
         segment_id: SEGMENT_ID,
         mmap_size: arena.mmap_size(),
         external_store: config.external_store.is_some(),
-        spill_limit: None,
+        spill_limit,
     };
+    if let (Some(dir), Some(limit)) = (&spill_dir, spill_limit) {
+        tracing::info!(
+            dir = %dir.path().display(),
+            max_bytes = limit,
+            "objects pushed out of memory are spilled to disk"
+        );
+    }
+    let spill = spill_dir.map(|dir| (dir, mapping.io()));
     let store = Store::new(store_config, Box::new(mapping));
     let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());
     let listener = Listener::bind(&config.socket_path, policy)?;
     tracing::info!(socket = %config.socket_path.display(), "listening");
     let mut event_loop =
-        event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals)?;
+        event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals, spill)?;
     let result = event_loop.run();
     tracing::info!("store stopped");
     result

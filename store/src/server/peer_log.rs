@@ -14,14 +14,33 @@ pub(super) const WINDOW: Duration = Duration::from_secs(10);
 pub(super) const LINES_PER_WINDOW: u32 = 20;
 
 /// The window's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct PeerLog {
+    /// What the lines are about, for the line counting the others.
+    subject: &'static str,
     window_start: Option<Instant>,
     written: u32,
     suppressed: u64,
 }
 
+impl Default for PeerLog {
+    fn default() -> Self {
+        PeerLog::about("misbehaving or refused clients")
+    }
+}
+
 impl PeerLog {
+    /// A window for lines about `subject` (the same bound serves the spill
+    /// directory's failures, which a dying disk could repeat per object).
+    pub(super) fn about(subject: &'static str) -> Self {
+        PeerLog {
+            subject,
+            window_start: None,
+            written: 0,
+            suppressed: 0,
+        }
+    }
+
     /// Whether a line about a peer may be written at `now`; if not, it is
     /// counted as suppressed.
     pub(super) fn admit(&mut self, now: Instant) -> bool {
@@ -63,7 +82,8 @@ impl PeerLog {
         let n = std::mem::take(&mut self.suppressed);
         if n > 0 {
             tracing::warn!(
-                "{n} more lines about misbehaving or refused clients suppressed in {} s",
+                "{n} more lines about {} suppressed in {} s",
+                self.subject,
                 WINDOW.as_secs()
             );
         }

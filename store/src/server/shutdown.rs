@@ -8,7 +8,7 @@ use mio::{Registry, Token, Waker};
 #[derive(Debug, Default)]
 struct Inner {
     stop: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    waker: Mutex<Option<Arc<Waker>>>,
 }
 
 /// Stops [`run`](super::run): clone it, hand one copy to `run`, call
@@ -46,14 +46,16 @@ impl Shutdown {
     }
 
     /// Connects the handle to a poller: `trigger` then wakes it with `token`.
-    pub(crate) fn attach(&self, registry: &Registry, token: Token) -> std::io::Result<()> {
-        let waker = Waker::new(registry, token)?;
+    /// Returns the poller's one waker (mio allows one per poller), which
+    /// the spill workers share.
+    pub(crate) fn attach(&self, registry: &Registry, token: Token) -> std::io::Result<Arc<Waker>> {
+        let waker = Arc::new(Waker::new(registry, token)?);
         *self
             .inner
             .waker
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(waker);
-        Ok(())
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&waker));
+        Ok(waker)
     }
 
     /// Forgets the poller (the loop is over).

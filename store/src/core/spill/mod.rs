@@ -117,6 +117,26 @@ pub enum Notice {
         /// filesystem) was reached.
         limit: Option<u64>,
     },
+    /// Writing `file` failed for another reason than a full disk: the
+    /// object was dropped, or, if held, stays in memory.
+    SpillFailed {
+        /// The object.
+        id: ObjectId,
+        /// Its file.
+        file: SpillFile,
+        /// Whether it was dropped.
+        dropped: bool,
+    },
+    /// Reading `file` back failed: the object is lost (its requests were
+    /// answered as for an absent object, subscribers told of a deletion).
+    RestoreFailed {
+        /// The object.
+        id: ObjectId,
+        /// Its file.
+        file: SpillFile,
+        /// Why.
+        error: RestoreError,
+    },
 }
 
 /// What spilling has done since the store started, and what is on disk

@@ -6,7 +6,7 @@ use plasma_protocol::ObjectId;
 use super::super::space::Room;
 use super::super::table::State;
 use super::super::{Effect, Outcome, Store};
-use super::{Direction, DiskOp, Job, RestoreError, SpillFile};
+use super::{Direction, DiskOp, Job, Notice, RestoreError, SpillFile};
 
 impl Store {
     /// A request wants spilled object `slot`: start (or join) its restore.
@@ -121,19 +121,24 @@ impl Store {
                 stats.spilled_objects -= 1;
                 stats.spilled_bytes -= job.size;
                 let id = self.table.get(slot).id;
-                if result.is_ok() {
-                    stats.restores += 1;
-                    stats.restore_bytes += job.size;
-                    self.table.get_mut(slot).state = State::Sealed;
-                    self.settle_waiters(id, Some(slot), out);
-                    self.push_awaited(slot, out);
-                    self.on_unreferenced(slot, out);
-                } else {
-                    stats.restore_failures += 1;
-                    self.free_resident(Some(job.extent), job.size, None);
-                    self.table.remove(slot);
-                    self.settle_waiters(id, None, out);
-                    self.notify_deletion(id, out);
+                match result {
+                    Ok(()) => {
+                        stats.restores += 1;
+                        stats.restore_bytes += job.size;
+                        self.table.get_mut(slot).state = State::Sealed;
+                        self.settle_waiters(id, Some(slot), out);
+                        self.push_awaited(slot, out);
+                        self.on_unreferenced(slot, out);
+                    }
+                    Err(error) => {
+                        stats.restore_failures += 1;
+                        out.effects
+                            .push(Effect::Notice(Notice::RestoreFailed { id, file, error }));
+                        self.free_resident(Some(job.extent), job.size, None);
+                        self.table.remove(slot);
+                        self.settle_waiters(id, None, out);
+                        self.notify_deletion(id, out);
+                    }
                 }
             }
         }

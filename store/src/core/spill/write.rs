@@ -86,12 +86,17 @@ impl Store {
                 self.spill.disk_bytes -= job.size;
                 let e = self.table.get_mut(slot);
                 e.state = State::Sealed;
-                if e.ref_count == 0 {
-                    let id = e.id;
-                    match error {
-                        SpillError::NoSpace => self.note_dropped(id, None, out),
-                        SpillError::Io => self.spill.stats.dropped += 1,
+                let (id, dropped) = (e.id, e.ref_count == 0);
+                match error {
+                    SpillError::NoSpace if dropped => self.note_dropped(id, None, out),
+                    SpillError::NoSpace => {}
+                    SpillError::Io => {
+                        self.spill.stats.dropped += u64::from(dropped);
+                        out.effects
+                            .push(Effect::Notice(Notice::SpillFailed { id, file, dropped }));
                     }
+                }
+                if dropped {
                     self.drop_evicted(slot, None, out);
                 }
                 return self.room_changed(out);
