@@ -31,7 +31,7 @@ pub use data::{crc32, pattern};
 pub use maps::permissions_of;
 pub use process::{run_bounded, wait_timeout, ClientProcess};
 pub use raw::{frame, frame_with_len, RawConnection};
-pub use store::{TestStore, TestStoreBuilder};
+pub use store::{tmpfs_possible, SpillPlace, TestStore, TestStoreBuilder};
 pub use wait::{eventually, within};
 
 /// The protocol steps after which the kill sweep (`tests/kill_sweep.rs`)

@@ -29,7 +29,33 @@ pub struct TestStore {
     socket: PathBuf,
     stderr_path: PathBuf,
     memory: u64,
+    spill_dir: Option<PathBuf>,
     exited: Option<ExitStatus>,
+}
+
+/// Where a store started with [`TestStoreBuilder::spill`] spills.
+#[derive(Clone, Debug)]
+pub enum SpillPlace {
+    /// `spill/` in the store's own temp dir.
+    Own,
+    /// This directory (which may outlive the store, e.g. for a restart).
+    Dir(PathBuf),
+    /// `spill/` in the store's temp dir with a tmpfs of this many bytes
+    /// mounted on it, in a mount namespace of the store's own (gone with
+    /// the store; only root can do this, see [`tmpfs_possible`]).
+    Tmpfs(u64),
+}
+
+/// Whether this process may give a store a tmpfs of its own
+/// ([`SpillPlace::Tmpfs`]): it runs as root and `unshare` exists.
+pub fn tmpfs_possible() -> bool {
+    nix::unistd::geteuid().is_root()
+        && Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 /// Options for [`TestStore`]; made by [`TestStore::builder`].
@@ -42,6 +68,7 @@ pub struct TestStoreBuilder {
     umask: Option<u32>,
     nofile: Option<u32>,
     program: Option<PathBuf>,
+    spill: Option<SpillPlace>,
 }
 
 impl TestStore {
@@ -60,6 +87,7 @@ impl TestStore {
             umask: None,
             nofile: None,
             program: None,
+            spill: None,
         }
     }
 
@@ -76,6 +104,26 @@ impl TestStore {
     /// The store's temp dir (removed on drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The store's `--spill-dir`, if it spills.
+    pub fn spill_dir(&self) -> Option<&Path> {
+        self.spill_dir.as_deref()
+    }
+
+    /// The files in the spill directory now (but its lock file), by name.
+    pub fn spill_files(&self) -> Vec<String> {
+        let dir = self.spill_dir.as_deref().expect("a store that spills");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != plasma_store::disk::LOCK_FILE)
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// The daemon's process id.
@@ -256,6 +304,17 @@ impl TestStoreBuilder {
         self
     }
 
+    /// Spill objects pushed out of memory to `place`, with `--spill-max
+    /// max` if given.
+    pub fn spill(mut self, place: SpillPlace, max: Option<u64>) -> Self {
+        self.spill = Some(place);
+        if let Some(max) = max {
+            self.args.push("--spill-max".into());
+            self.args.push(max.to_string().into());
+        }
+        self
+    }
+
     /// Start the daemon with this descriptor limit (soft and hard
     /// `RLIMIT_NOFILE`, set by `ulimit -n` in the shell that execs it).
     pub fn nofile(mut self, limit: u32) -> Self {
@@ -328,6 +387,14 @@ impl TestStoreBuilder {
             args.push("-e".into());
             args.push("hashtable://test".into());
         }
+        let spill_dir = self.spill.as_ref().map(|place| match place {
+            SpillPlace::Dir(d) => d.clone(),
+            SpillPlace::Own | SpillPlace::Tmpfs(_) => dir.path().join("spill"),
+        });
+        if let Some(d) = &spill_dir {
+            args.push("--spill-dir".into());
+            args.push(d.clone().into());
+        }
         args.extend(self.args);
 
         let program = self.program.unwrap_or_else(|| bin_path("e2e-store"));
@@ -340,10 +407,27 @@ impl TestStoreBuilder {
         if let Some(limit) = self.nofile {
             setup.push(format!("ulimit -n {limit}"));
         }
+        let tmpfs = match (&self.spill, &spill_dir) {
+            (Some(SpillPlace::Tmpfs(size)), Some(d)) => Some((*size, d.clone())),
+            _ => None,
+        };
+        if let Some((size, d)) = &tmpfs {
+            // In the namespace `unshare` made: gone with the store.
+            setup.push(format!(
+                "mkdir -p '{0}' && mount -t tmpfs -o size={size} tmpfs '{0}'",
+                d.display()
+            ));
+        }
         let mut command = if setup.is_empty() {
             Command::new(program)
         } else {
-            let mut sh = Command::new("sh");
+            let mut sh = if tmpfs.is_some() {
+                let mut u = Command::new("unshare");
+                u.args(["--mount", "--propagation", "private", "sh"]);
+                u
+            } else {
+                Command::new("sh")
+            };
             setup.push("exec \"$0\" \"$@\"".into());
             sh.arg("-c").arg(setup.join(" && ")).arg(program);
             sh
@@ -361,6 +445,7 @@ impl TestStoreBuilder {
             socket,
             stderr_path,
             memory: self.memory,
+            spill_dir,
             exited: None,
         }
     }

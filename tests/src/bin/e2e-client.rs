@@ -9,6 +9,9 @@
 //! e2e-client create-and-hang SOCKET IDHEX SIZE   create, print "created", sleep until killed
 //! e2e-client hold SOCKET IDHEX...            get (waiting forever) and hold each; print "held", sleep until killed
 //! e2e-client get-blocking SOCKET IDHEX       get waiting forever; prints "len=N crc=XXXXXXXX" or "error: KIND"
+//! e2e-client get-all SOCKET IDHEX...         for each id in turn: get (waiting forever), print
+//!     "len=N crc=XXXXXXXX digest=ok|bad" (the digest recomputed and compared with the stored one),
+//!     release
 //! e2e-client kill-me SOCKET STEP SEED IDHEX... do the protocol up to STEP, print "ready", sleep until killed
 //! e2e-client hold-past-drop SOCKET IDHEX CHECKFILE
 //!     get and hold over a bare socket, print "held len=N crc=X"; send a
@@ -34,6 +37,7 @@ use plasma_protocol::{ErrorCode, ObjectId, Reply, Request};
 
 const USAGE: &str = "usage: e2e-client put SOCKET IDHEX SIZE SEED | get SOCKET IDHEX TIMEOUT_MS | \
 create-and-hang SOCKET IDHEX SIZE | hold SOCKET IDHEX... | get-blocking SOCKET IDHEX | \
+get-all SOCKET IDHEX... | \
 kill-me SOCKET STEP SEED IDHEX... | hold-past-drop SOCKET IDHEX CHECKFILE";
 
 /// Size of the objects `kill-me` creates.
@@ -109,6 +113,18 @@ fn run(args: &[String]) -> Result<(), String> {
                     None => say("none"),
                 },
                 Err(e) => say(&format!("error: {}", error_kind(&e))),
+            }
+            Ok(())
+        }
+        ("get-all", ids) if !ids.is_empty() => {
+            let client = connect()?;
+            for id in ids {
+                let id = parse_id(id)?;
+                let got = client.get(&[id]).map_err(|e| format!("get: {e}"))?;
+                let line = got.first().map(|b| describe(b.data())).unwrap_or_default();
+                drop(got);
+                let ok = client.verify(id).map_err(|e| format!("verify: {e}"))?;
+                say(&format!("{line} digest={}", if ok { "ok" } else { "bad" }));
             }
             Ok(())
         }
