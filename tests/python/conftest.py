@@ -13,7 +13,10 @@ Use: put this file (as conftest.py) and a copy of
 ``<site-packages>/pyarrow/tests/test_plasma.py`` into one directory, then
 ``PLASMA_STORE_BIN=/path/to/daemon python -m pytest -q -p no:cacheprovider
 test_plasma.py``. If ``PLASMA_E2E_STARTS`` names a file, each store's
-command line is appended to it.
+command line is appended to it. ``PLASMA_E2E_STORE_ARGS`` adds daemon flags
+to every store (whitespace-separated; ``{tmpdir}`` stands for the store's
+own temp dir, e.g. ``--spill-dir {tmpdir}/spill``), except to the stores
+pyarrow starts with an external store, which excludes spilling.
 """
 
 import contextlib
@@ -30,6 +33,8 @@ STORE_BIN = os.environ.get("PLASMA_STORE_BIN")
 # Optional: a file that gets one line per store started, so the caller can
 # check that the suite really ran against STORE_BIN.
 STARTS_LOG = os.environ.get("PLASMA_E2E_STARTS")
+# Optional: more flags for our daemon (see the module doc).
+EXTRA_ARGS = os.environ.get("PLASMA_E2E_STORE_ARGS", "").split()
 if not STORE_BIN or not os.access(STORE_BIN, os.X_OK):
     raise RuntimeError(
         "PLASMA_STORE_BIN must name the store executable to test "
@@ -61,6 +66,8 @@ def start_plasma_store(plasma_store_memory,
             command += ["-h"]
         if external_store is not None:
             command += ["-e", external_store]
+        else:
+            command += [a.replace("{tmpdir}", tmpdir) for a in EXTRA_ARGS]
         if use_valgrind:
             command = ["valgrind", "--track-origins=yes",
                        "--leak-check=full", "--error-exitcode=1"] + command

@@ -32,25 +32,43 @@ fn pyarrow_client_stores_and_reads_an_object_in_our_store() {
 
 #[test]
 fn pyarrow_test_plasma_suite_passes_against_our_store() {
+    let (summary, stores) = run_suite(None);
+    println!("pyarrow test_plasma.py: {summary} ({stores} stores started)");
+}
+
+#[test]
+fn pyarrow_test_plasma_suite_passes_with_spilling_on() {
+    // Every store (but the external-store one) spills to a directory of its
+    // own: evictions under pressure become spills, Evict still deletes.
+    let (summary, stores) = run_suite(Some("--spill-dir {tmpdir}/spill"));
+    println!("pyarrow test_plasma.py, spilling: {summary} ({stores} stores started)");
+}
+
+/// Runs pyarrow's own test_plasma.py against our daemon (with `extra`
+/// flags for its stores) and checks it passes; returns pytest's summary
+/// and the number of stores started.
+fn run_suite(extra: Option<&str>) -> (String, usize) {
     let dir = pyarrow_suite_dir("tests/python/conftest.py");
 
     let starts = dir.path().join("stores-started.log");
-    let out = run_bounded(
-        Command::new(python())
-            .args([
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "test_plasma.py",
-            ])
-            .current_dir(dir.path())
-            .env("PLASMA_STORE_BIN", env!("CARGO_BIN_EXE_e2e-store"))
-            .env("PLASMA_E2E_STARTS", &starts)
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-        Duration::from_secs(900),
-    );
+    let mut pytest = Command::new(python());
+    pytest
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_plasma.py",
+        ])
+        .current_dir(dir.path())
+        .env("PLASMA_STORE_BIN", env!("CARGO_BIN_EXE_e2e-store"))
+        .env("PLASMA_E2E_STARTS", &starts)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if let Some(extra) = extra {
+        pytest.env("PLASMA_E2E_STORE_ARGS", extra);
+    }
+    let out = run_bounded(&mut pytest, Duration::from_secs(900));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = pytest_summary(&stdout);
@@ -68,5 +86,12 @@ fn pyarrow_test_plasma_suite_passes_against_our_store() {
         ours >= 30 && ours == started.lines().count(),
         "expected every store of the suite to be ours:\n{started}"
     );
-    println!("pyarrow test_plasma.py: {summary} ({ours} stores started)");
+    if extra.is_some() {
+        let spilling = started
+            .lines()
+            .filter(|l| l.contains("--spill-dir"))
+            .count();
+        assert!(spilling + 1 >= ours, "stores without spilling:\n{started}");
+    }
+    (summary.to_owned(), ours)
 }
