@@ -67,14 +67,15 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `side` with `capacity` bytes, pinned to `cpu` (or not), and
-    /// waits until its socket accepts connections.
+    /// Starts `side` with `capacity` bytes and the flags `extra`, pinned to
+    /// `cpu` (or not), and waits until its socket accepts connections.
     pub fn start(
         env: &Env,
         cpus: &Cpus,
         side: Side,
         capacity: u64,
         cpu: Option<usize>,
+        extra: &[std::ffi::OsString],
     ) -> Result<Daemon> {
         static SERIAL: AtomicU32 = AtomicU32::new(0);
         let dir = tempfile::Builder::new()
@@ -107,6 +108,7 @@ impl Daemon {
             .arg(&socket)
             .arg("-m")
             .arg(capacity.to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

@@ -68,6 +68,15 @@ pub struct Plan {
     pub hostile_slowloris: usize,
     /// Puts and gets measured in each phase of the hostile workload.
     pub hostile_iters: u64,
+    /// Store capacity of the spill throughput workloads (W18, W19): all of
+    /// it is spilled and restored once per repetition and object size.
+    pub spill_capacity: u64,
+    /// Object sizes of W18 and W19.
+    pub spill_sizes: Vec<u64>,
+    /// The object whose spill runs while another client gets (W20).
+    pub spill_big: u64,
+    /// Objects spilled for the memory figure (W21).
+    pub spill_objects: u64,
 }
 
 impl Plan {
@@ -103,11 +112,16 @@ impl Plan {
             hostile_idle: 1000,
             hostile_slowloris: 100,
             hostile_iters: 10_000,
+            spill_capacity: GIB,
+            spill_sizes: vec![MIB, 64 * MIB],
+            spill_big: GIB,
+            spill_objects: 100_000,
         }
     }
 
     /// The smoke run: one repetition, tiny counts, 16 MiB instead of
-    /// 256 MiB, 10,000 objects instead of 1,000,000, unpinned only.
+    /// 256 MiB, 10,000 objects instead of 1,000,000, unpinned only; spilling
+    /// 64 MiB instead of 1 GiB.
     pub fn quick() -> Plan {
         Plan {
             quick: true,
@@ -139,6 +153,10 @@ impl Plan {
             hostile_idle: 1000,
             hostile_slowloris: 100,
             hostile_iters: 500,
+            spill_capacity: 64 * MIB,
+            spill_sizes: vec![MIB, 16 * MIB],
+            spill_big: 64 * MIB,
+            spill_objects: 5_000,
         }
     }
 

@@ -9,6 +9,7 @@ mod hostile;
 mod million;
 mod python;
 mod small;
+mod spill;
 mod sweep;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 10 µs, p99 <= 50 µs), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
     ("python", "W13-W16, our Python package (plasma_store) in a child process on plasma-store: W13 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W14 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W15 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W16 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
     ("hostile", "W17: hostile load on plasma-store alone (Plasma 11 stalls on it): 100 slowloris peers, a subscriber and a client that never read, 1,000 idle clients, all at once; another client's p99 for create + write + seal and for get of 1 KiB (target <= 5 ms each), and the store's RssAnon before, at its peak and after"),
+    ("spill", "W18-W21, spilling to disk on plasma-store alone (Plasma 11 does not spill), in a directory under the system temp dir (TMPDIR picks the disk): W18 spill write and W19 restore throughput for small and large objects (a store filled with them, all pushed out by one create of the whole capacity, then all got back by one get) against the disk's own sequential write (synced) and read (uncached) of the same bytes in the same directory (target >= 0.8x each); W20 p99 of another client's get + release of 1 KiB while a large object is spilled (target <= 5 ms); W21 the store's anonymous memory per spilled object (spill files on /dev/shm)"),
     ("size-sweep", "put and get + release latency and throughput by object size (64 B to 256 MiB), Rust client on plasma-store vs C++ client on Plasma 11, each placement; gives the plots (same vCPU) and W9: get latency at 64 B, 1 MiB and 256 MiB must be equal within noise (max/min of medians <= 1.2)"),
 ];
 
@@ -82,12 +84,24 @@ impl Ctx {
 
     /// Starts a store, recording its start-up time.
     fn start(&self, side: Side, capacity: u64, placement: Placement) -> Result<Daemon> {
+        self.start_with(side, capacity, placement, &[])
+    }
+
+    /// [`Ctx::start`] with more flags for the store.
+    fn start_with(
+        &self,
+        side: Side,
+        capacity: u64,
+        placement: Placement,
+        extra: &[std::ffi::OsString],
+    ) -> Result<Daemon> {
         let d = Daemon::start(
             &self.env,
             &self.cpus,
             side,
             capacity,
             self.cpus.store_cpu(placement),
+            extra,
         )?;
         self.starts
             .borrow_mut()
@@ -315,6 +329,10 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
         (
             "python",
             Box::new(move |c, m| python::run(c, warm, &mut m.rows)),
+        ),
+        (
+            "spill",
+            Box::new(|c, m| spill::run(c, &mut m.anchors, &mut m.rows)),
         ),
         (
             "size-sweep",
