@@ -37,6 +37,12 @@ impl Sample {
     }
 }
 
+/// The `q` quantile (0 to 1) of sorted values; NaN for none.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
 /// Median, smallest and largest of some values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {

@@ -98,6 +98,15 @@ pub fn pyarrow_suite_dir(conftest: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `PYTHON -m pytest -q -p no:cacheprovider` writing no bytecode; the
+/// caller adds what to run, where, and any other argument.
+pub fn pytest(python: &Path) -> Command {
+    let mut c = Command::new(python);
+    c.args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    c
+}
+
 /// pytest's closing summary line (`N passed, M failed ...`) in its stdout.
 pub fn pytest_summary(stdout: &str) -> &str {
     stdout

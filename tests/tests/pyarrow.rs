@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use plasma_e2e::pyenv::{pyarrow_suite_dir, pytest_summary, python, repo_root};
+use plasma_e2e::pyenv::{pyarrow_suite_dir, pytest, pytest_summary, python, repo_root};
 use plasma_e2e::{run_bounded, TestStore};
 
 #[test]
@@ -51,20 +51,12 @@ fn run_suite(extra: Option<&str>) -> (String, usize) {
     let dir = pyarrow_suite_dir("tests/python/conftest.py");
 
     let starts = dir.path().join("stores-started.log");
-    let mut pytest = Command::new(python());
+    let mut pytest = pytest(python());
     pytest
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "test_plasma.py",
-        ])
+        .arg("test_plasma.py")
         .current_dir(dir.path())
         .env("PLASMA_STORE_BIN", env!("CARGO_BIN_EXE_e2e-store"))
-        .env("PLASMA_E2E_STARTS", &starts)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("PLASMA_E2E_STARTS", &starts);
     if let Some(extra) = extra {
         pytest.env("PLASMA_E2E_STORE_ARGS", extra);
     }

@@ -8,27 +8,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use plasma_e2e::pyenv::{
-    package_for_pyarrow, package_python, pyarrow_dir, pyarrow_suite_dir, pytest_summary, python,
-    repo_root,
+    package_for_pyarrow, package_python, pyarrow_dir, pyarrow_suite_dir, pytest, pytest_summary,
+    python, repo_root,
 };
 use plasma_e2e::run_bounded;
 
 #[test]
 fn the_python_packages_own_tests_pass() {
     let out = run_bounded(
-        Command::new(package_python())
-            .args([
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "python/tests",
-            ])
+        pytest(package_python())
+            .arg("python/tests")
             .current_dir(repo_root())
             // Arrow Plasma 11's daemon, for the stories run against both.
-            .env("PLASMA11_SERVER", pyarrow_dir().join("plasma-store-server"))
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
+            .env("PLASMA11_SERVER", pyarrow_dir().join("plasma-store-server")),
         Duration::from_secs(900),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -77,19 +69,10 @@ const EXPECTED_FAILURES: [&str; 3] = [
 fn pyarrows_test_plasma_passes_with_plasma_store_in_its_place() {
     let dir = pyarrow_suite_dir("tests/python/conftest_plasma_store.py");
     let out = run_bounded(
-        Command::new(python())
-            .args([
-                "-m",
-                "pytest",
-                "-q",
-                "-rf",
-                "-p",
-                "no:cacheprovider",
-                "test_plasma.py",
-            ])
+        pytest(python())
+            .args(["-rf", "test_plasma.py"])
             .current_dir(dir.path())
-            .env("PYTHONPATH", package_for_pyarrow())
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
+            .env("PYTHONPATH", package_for_pyarrow()),
         Duration::from_secs(900),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -29,7 +29,7 @@ use crate::placement::Placement;
 use crate::plan::count_label;
 use crate::procfs;
 use crate::results::{ClientKind, Contender, Row, Target, Unit};
-use crate::sample::Sample;
+use crate::sample::{quantile, Sample};
 
 /// Object size of the measured operations.
 const SIZE: usize = 1024;
@@ -88,12 +88,6 @@ impl Phase {
             sample,
         })
     }
-}
-
-/// The `q` quantile of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
-    sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
 /// Raises this process's soft descriptor limit towards `want` (children,

@@ -34,7 +34,7 @@ use crate::placement::Placement;
 use crate::plan::{count_label, size_label};
 use crate::procfs;
 use crate::results::{Anchor, ClientKind, Contender, Row, Target, Unit};
-use crate::sample::Sample;
+use crate::sample::{quantile, Sample};
 
 /// Size of the object another client gets during a spill (W20).
 const SMALL: u64 = 1024;
@@ -255,12 +255,6 @@ fn memory_per_spilled(ctx: &Ctx, n: u64) -> Result<(f64, u64)> {
     drop(c);
     store.stop()?;
     Ok((after.saturating_sub(before) as f64 / n as f64, spilled))
-}
-
-/// The `q` quantile of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
-    sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
 fn anchor(name: &str, title: String, samples: Vec<Sample>, bytes: u64) -> Result<Anchor> {

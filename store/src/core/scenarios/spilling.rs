@@ -15,10 +15,10 @@ fn bytes(n: u32, len: usize) -> Vec<u8> {
 }
 
 /// Create-and-seal of object `n` with `data` bytes of data and 10 of
-/// metadata; returns the effects (panics unless it was answered OK).
-fn cas(k: &mut Kit, c: u64, n: u32, data: usize) -> Vec<Effect> {
+/// metadata; its effects.
+fn cas_request(k: &mut Kit, c: u64, n: u32, data: usize) -> Vec<Effect> {
     let (d, m) = (bytes(n, data), bytes(n + 1, 10));
-    let fx = k.run(
+    k.run(
         c,
         Request::CreateAndSeal {
             id: oid(n),
@@ -27,32 +27,22 @@ fn cas(k: &mut Kit, c: u64, n: u32, data: usize) -> Vec<Effect> {
             metadata: &m,
             digest: [n as u8; 8],
         },
-    );
-    assert!(
-        replies(&fx).contains(&(
-            c,
-            Reply::CreateAndSeal {
-                error: ErrorCode::Ok
-            }
-        )),
-        "{fx:?}"
-    );
+    )
+}
+
+/// [`cas_request`], expected to be answered OK.
+fn cas(k: &mut Kit, c: u64, n: u32, data: usize) -> Vec<Effect> {
+    let fx = cas_request(k, c, n, data);
+    let ok = Reply::CreateAndSeal {
+        error: ErrorCode::Ok,
+    };
+    assert!(replies(&fx).contains(&(c, ok)), "{fx:?}");
     fx
 }
 
-/// The same request, expected to be deferred.
+/// [`cas_request`], expected to be deferred.
 fn cas_deferred(k: &mut Kit, c: u64, n: u32, data: usize) -> Vec<Effect> {
-    let (d, m) = (bytes(n, data), bytes(n + 1, 10));
-    let fx = k.run(
-        c,
-        Request::CreateAndSeal {
-            id: oid(n),
-            evict_if_full: true,
-            data: &d,
-            metadata: &m,
-            digest: [n as u8; 8],
-        },
-    );
+    let fx = cas_request(k, c, n, data);
     assert!(k.is_deferred(c), "not deferred: {fx:?}");
     assert!(
         replies(&fx).is_empty(),
