@@ -71,6 +71,33 @@ fn three_times_the_memory_is_read_back_byte_for_byte_by_another_process() {
 }
 
 #[test]
+fn as_future_of_a_spilled_object_resolves_with_its_bytes() {
+    let store = spilling_store();
+    let client = store.client();
+    let ids = put_many(&client, 12, MIB as usize);
+    assert_eq!(residence(&client, ids[0]), Some(Residence::Disk));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let socket = store.socket().to_path_buf();
+    let data = within("as_future of spilled objects", move || {
+        rt.block_on(async {
+            let c = plasma_client::AsyncClient::connect(socket).await.unwrap();
+            let mut crcs = Vec::new();
+            for id in &ids[..3] {
+                let got = c.as_future(*id).await.unwrap();
+                crcs.push(crc32(got.data()));
+            }
+            crcs
+        })
+    });
+    let want: Vec<u32> = (0..3).map(|i| crc32(&pattern(i, MIB as usize))).collect();
+    assert_eq!(data, want);
+    assert!(store.debug_figure("restores") >= 1);
+}
+
+#[test]
 fn contains_list_and_delete_see_spilled_objects() {
     let store = spilling_store();
     let client = store.client();
