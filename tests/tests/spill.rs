@@ -3,6 +3,7 @@
 //! when asked for, from any process; a spill is not a deletion; a spill file
 //! that is damaged costs its object only.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use plasma_client::Client;
@@ -166,48 +167,60 @@ fn a_corrupted_spill_file_is_a_clean_not_found_for_its_object_only() {
 
 #[test]
 fn gets_racing_a_spill_of_the_same_object_see_its_bytes() {
-    // One large object is pushed out while two other clients keep getting
-    // it: each get is answered from memory during the write (the spill is
-    // then abandoned while held) or from disk after it; never wrong bytes.
+    // A 200 MiB object is pushed out by another client's create; while its
+    // write runs, a get takes it from memory and holds it. The write's end
+    // then abandons the spill: the held bytes stay where they are, and the
+    // create is refused until the hold goes (then it pushes the object out
+    // again, and a later get brings it back from disk).
     let store = TestStore::builder()
-        .memory(160 * MIB)
+        .memory(300 * MIB)
         .spill(SpillPlace::Own, None)
         .start();
     let client = store.client();
-    let size = 96 * MIB as usize;
+    let size = 200 * MIB as usize;
     let big = put_many(&client, 1, size)[0];
     let want = crc32(&pattern(0, size));
-    let racers: Vec<_> = (0..2)
-        .map(|_| {
-            let socket = store.socket().to_path_buf();
-            std::thread::spawn(move || {
-                let c = Client::connect(socket).unwrap();
-                for _ in 0..12 {
-                    let got = c.get(&[big]).unwrap();
-                    assert_eq!(crc32(got[0].data()), want, "wrong bytes");
-                }
-            })
-        })
-        .collect();
-    // Pushes the big object out (again and again while the racers hold it:
-    // a create that finds it held is refused, and retried).
-    let other = ObjectId::random();
-    let mut attempts = 0;
-    while client.create(other, 96 * MIB, b"").map(drop).is_err() {
-        attempts += 1;
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    for r in racers {
-        r.join().expect("a racer saw wrong bytes");
-    }
-    let got = client.get(&[big]).unwrap();
-    assert_eq!(crc32(got[0].data()), want);
-    println!(
-        "{attempts} creates refused while held; {} spills, {} abandoned, {} restores",
-        store.debug_figure("spills"),
-        store.debug_figure("spills abandoned"),
-        store.debug_figure("restores")
-    );
+    let refused = AtomicU32::new(0);
+    let done = AtomicBool::new(false);
+    let mine = pattern(1, size);
+    std::thread::scope(|s| {
+        let pusher = s.spawn(|| {
+            let c = store.client();
+            let other = ObjectId::random();
+            let mut builder = loop {
+                match c.create(other, size as u64, b"") {
+                    Ok(b) => break b,
+                    Err(_) => refused.fetch_add(1, Ordering::SeqCst),
+                };
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            // Were this the held object's extent, the holder would see it.
+            builder.write_data(&mine);
+            drop(builder.seal().unwrap());
+            done.store(true, Ordering::SeqCst);
+            other
+        });
+        eventually("the spill is under way", || {
+            store.debug_figure("spills in flight") == 1
+        });
+        let held = client.get(&[big]).unwrap();
+        eventually("the spill was abandoned", || {
+            store.debug_figure("spills abandoned") == 1
+        });
+        eventually("the create was refused while the object is held", || {
+            refused.load(Ordering::SeqCst) >= 2 || done.load(Ordering::SeqCst)
+        });
+        assert!(!done.load(Ordering::SeqCst), "created over a held object");
+        assert_eq!(crc32(held[0].data()), want, "the held bytes changed");
+        drop(held);
+        let other = pusher.join().unwrap();
+        assert!(client.get(&[other]).unwrap()[0].data() == &mine[..]);
+    });
+    // Pushed out by the create once released, back now (pushing that
+    // create's object out in turn).
+    assert_eq!(crc32(client.get(&[big]).unwrap()[0].data()), want);
+    assert_eq!(store.debug_figure("spills"), 2, "{}", store.debug_text());
+    assert_eq!(store.debug_figure("restores"), 1);
 }
 
 #[test]
