@@ -6,10 +6,12 @@
 //! module that moves file descriptors with `SCM_RIGHTS`.
 
 mod codec;
+pub mod extensions;
 pub mod fd;
 mod frame;
 mod id;
 mod message;
+mod stats;
 
 pub use codec::{decode_notification, decode_reply, decode_request, DecodeError, Encoder};
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
@@ -18,3 +20,4 @@ pub use message::{
     Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,
     EXTENSIONS_MARKER,
 };
+pub use stats::{StoreStats, Tally};
