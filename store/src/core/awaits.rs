@@ -101,6 +101,11 @@ impl Awaits {
         }
     }
 
+    /// Number of registrations of all clients.
+    pub(super) fn total(&self) -> usize {
+        self.by_client.values().map(HashSet::len).sum()
+    }
+
     /// Number of registrations of `client`.
     pub(super) fn count(&self, client: ClientId) -> usize {
         self.by_client.get(&client).map_or(0, HashSet::len)

@@ -104,10 +104,12 @@ impl Store {
             }
             .write_to(&mut text);
         }
-        // Our own last line: clients look for it before using our
+        // Our own last lines: clients look for them before using our
         // additions (free-format text; nothing in Plasma parses it).
-        text.push('\n');
-        text.push_str(plasma_protocol::EXTENSIONS_MARKER);
+        for line in plasma_protocol::extensions::LINES {
+            text.push('\n');
+            text.push_str(line);
+        }
         text
     }
 }

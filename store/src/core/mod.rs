@@ -40,6 +40,7 @@ mod lru;
 mod memory;
 mod quota;
 mod space;
+mod stats;
 mod table;
 
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use memory::{ArenaMemory, VecMemory};
 use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
+use stats::Counters;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -194,6 +196,8 @@ pub struct Store {
     external: HashMap<u32, Box<[u8]>>,
     /// Await registrations (our addition).
     awaits: Awaits,
+    /// What the Stats request reports beyond the fields above.
+    counters: Counters,
 }
 
 impl Store {
@@ -217,6 +221,7 @@ impl Store {
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
             awaits: Awaits::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -236,6 +241,7 @@ impl Store {
         out: &mut Outcome,
     ) -> Result<(), Violation> {
         self.connect(client);
+        self.counters.requests[req.message_type().dense_index()] += 1;
         match req {
             Request::Disconnect => return Err(Violation::DisconnectRequest),
             Request::Connect => {
@@ -316,6 +322,10 @@ impl Store {
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
+            Request::Stats => {
+                let stats = Box::new(self.stats());
+                out.reply(client, Reply::Stats(stats));
+            }
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())

@@ -4,6 +4,7 @@
 use plasma_protocol::ObjectId;
 
 use super::allocator::{Extent, PendingFree};
+use super::stats;
 use super::table::{deletion_info, ListTag, State};
 use super::{Audience, Effect, Outcome, Store};
 
@@ -82,6 +83,7 @@ impl Store {
     /// bucket is left for the reuse of its slot to clear: an eviction costs
     /// no index probe, which in a large index is a cache miss each.
     fn evict_into(&mut self, slot: u32, pending: &mut PendingFree, out: &mut Outcome) {
+        stats::enter(&mut self.counters.evictions, self.table.get(slot).size());
         if self.config.external_store {
             self.move_out(slot);
             return;
@@ -113,6 +115,7 @@ impl Store {
         }
         self.allocated -= size;
         self.external.insert(slot, bytes);
+        stats::enter(&mut self.counters.external, size);
         self.table.get_mut(slot).state = State::Evicted;
     }
 
@@ -127,6 +130,7 @@ impl Store {
         if let Some(bytes) = self.external.remove(&slot) {
             self.memory.write(extent.offset, &bytes);
         }
+        stats::leave(&mut self.counters.external, size);
         let e = self.table.get_mut(slot);
         e.offset = extent.offset;
         e.state = State::Sealed;
@@ -167,6 +171,7 @@ impl Store {
                 }
                 self.allocated -= e.size();
                 if e.state == State::Created {
+                    stats::leave(&mut self.counters.created, e.size());
                     let owner = e.owner;
                     if let Some(c) = self.clients.get_mut(&owner) {
                         c.creating.remove(&slot);
@@ -174,6 +179,7 @@ impl Store {
                 }
             }
             State::Evicted => {
+                stats::leave(&mut self.counters.external, e.size());
                 self.external.remove(&slot);
             }
             State::Vacant => return,

@@ -5,6 +5,7 @@ mod awaiting;
 mod lifecycle;
 mod pyarrow;
 mod space;
+mod stats;
 mod waiting;
 
 const A: u64 = 1;
