@@ -11,6 +11,7 @@ use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventL
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
 use crate::core::{Audience, ClientId, Effect, Outcome};
+use plasma_protocol::Reply;
 
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
@@ -20,7 +21,10 @@ impl EventLoop {
         let mut notified: BTreeMap<ClientId, u64> = BTreeMap::new();
         for effect in out.effects {
             match effect {
-                Effect::Reply { to, reply, fds } => {
+                Effect::Reply { to, mut reply, fds } => {
+                    if let Reply::Stats(stats) = &mut reply {
+                        self.add_loop_stats(stats);
+                    }
                     let Some(conn) = self.conns.get_mut(&to) else {
                         continue;
                     };

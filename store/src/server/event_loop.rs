@@ -12,15 +12,16 @@ pub(super) use signal_hook_mio::v1_0::Signals;
 
 use super::connection::Connection;
 use super::listener::Listener;
+use super::observe::Observer;
 use super::shutdown::Shutdown;
 use super::ServerError;
 use crate::arena::Arena;
 use crate::config::ServerConfig;
 use crate::core::{ClientId, Clock, Outcome, Store};
 
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX);
+pub(super) const WAKER: Token = Token(usize::MAX - 1);
+pub(super) const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// Frames one connection may have handled per turn.
 pub(super) const FRAMES_PER_TURN: usize = 32;
@@ -47,6 +48,7 @@ pub(super) struct Limits {
     pub queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
+    pub drain_timeout: Duration,
 }
 
 /// How a connection's turn ended.
@@ -65,7 +67,7 @@ pub(super) enum Step {
 /// Everything the loop owns.
 pub(super) struct EventLoop {
     pub(super) poll: Poll,
-    listener: Listener,
+    pub(super) listener: Listener,
     signals: Option<Signals>,
     shutdown: Shutdown,
     pub(super) store: Store,
@@ -78,6 +80,8 @@ pub(super) struct EventLoop {
     pub(super) limits: Limits,
     /// Connections to drop once the current step is over, with the reason.
     pub(super) doomed: Vec<(ClientId, DropReason)>,
+    /// Uptime, latencies, metrics snapshots (`observe.rs`).
+    pub(super) observer: Observer,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -128,8 +132,10 @@ impl EventLoop {
                 queue_cap: config.queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
+                drain_timeout: config.drain_timeout,
             },
             doomed: Vec::new(),
+            observer: Observer::new(),
         })
     }
 
@@ -159,7 +165,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => {}
+                    WAKER => self.answer_snapshot_requests(),
                     SIGNALS => stop |= self.take_signals(),
                     token => self.dispatch(token, event),
                 }
@@ -172,11 +178,12 @@ impl EventLoop {
             self.expire_partial_frames();
             self.serve_ready();
         };
+        let result = result.and_then(|()| self.drain());
         self.shutdown.detach();
         result
     }
 
-    fn take_signals(&mut self) -> bool {
+    pub(super) fn take_signals(&mut self) -> bool {
         let Some(signals) = self.signals.as_mut() else {
             return false;
         };

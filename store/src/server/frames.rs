@@ -88,6 +88,8 @@ impl EventLoop {
                     conn.awaiting_subscriber_fd = true;
                 }
                 request => {
+                    let started = Instant::now();
+                    let kind = request.message_type();
                     // `request` borrows the input buffer: hand it to the core
                     // before the frame's bytes are released.
                     let mut out = Outcome::default();
@@ -96,6 +98,7 @@ impl EventLoop {
                         conn.input.consume(used);
                     }
                     self.perform(out);
+                    self.observer.latencies.record(kind, started.elapsed());
                     if let Err(v) = result {
                         self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
                         return Step::Gone;
@@ -108,9 +111,12 @@ impl EventLoop {
     /// Hands one request that borrows nothing to the core and performs the
     /// outcome; a violation drops the connection.
     fn handle_request(&mut self, id: ClientId, request: Request<'_>) {
+        let started = Instant::now();
+        let kind = request.message_type();
         let mut out = Outcome::default();
         let result = self.store.handle(id, request, &Clock::system(), &mut out);
         self.perform(out);
+        self.observer.latencies.record(kind, started.elapsed());
         if let Err(v) = result {
             self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
         }
