@@ -42,6 +42,7 @@ mod holds;
 mod mapping;
 mod replies;
 mod segments;
+mod store_info;
 mod subscription;
 
 pub use async_client::{
@@ -56,8 +57,9 @@ pub use error::{
     ListError, ProtocolError, SealError, SubscribeError, VerifyError,
 };
 pub use mapping::ExtentError;
-pub use plasma_protocol::{Digest, ObjectId, ObjectInfo};
+pub use plasma_protocol::{Digest, ObjectId, ObjectInfo, StoreStats, Tally};
 pub use segments::MapError;
+pub use store_info::{DebugStringError, StatsError};
 pub use subscription::{Notification, Subscription};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
