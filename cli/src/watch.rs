@@ -152,11 +152,13 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> Outcome {
         let n = match sub.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(Some(n)) => n,
             Ok(None) => continue,
-            Err(SubscribeError::Disconnected) => return Err(format!(
+            Err(SubscribeError::Disconnected) => {
+                return Err(format!(
                 "the store closed the notification channel after {} notifications (it stopped?)",
                 count(seen)
             )
-            .into()),
+                .into())
+            }
             Err(e) => return Err(format!("reading notifications: {e}").into()),
         };
         if let Some(event) = event_of(&n, &mut replayed, start.elapsed().as_secs_f64()) {
