@@ -34,6 +34,23 @@ fn queued_bytes(store: &TestStore) -> u64 {
     store.client().stats().unwrap().queued_bytes
 }
 
+fn exits_0(store: &mut TestStore) {
+    let status = store.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", store.stderr_report());
+}
+
+/// A connection that asked for a List of [`LISTED`] objects and has not
+/// read the reply, which waits in the store's queue.
+fn late_list_reader(store: &TestStore) -> RawConnection {
+    fill(store, LISTED);
+    let (mut conn, _) = RawConnection::connect_handshake(store.socket());
+    conn.send_request(&Request::List).unwrap();
+    eventually("the List reply waits in the store", || {
+        queued_bytes(store) > 0
+    });
+    conn
+}
+
 #[test]
 fn a_subscriber_reading_late_gets_every_notification_then_a_clean_end() {
     let mut store = TestStore::start();
@@ -62,23 +79,13 @@ fn a_subscriber_reading_late_gets_every_notification_then_a_clean_end() {
         }
     }
     assert_eq!(received, OBJECTS, "notifications were lost in the stop");
-    assert_eq!(
-        store.wait_exit().code(),
-        Some(0),
-        "{}",
-        store.stderr_report()
-    );
+    exits_0(&mut store);
 }
 
 #[test]
 fn sigterm_refuses_new_clients_ends_a_waiting_get_and_still_delivers_an_owed_reply() {
     let mut store = TestStore::start();
-    fill(&store, LISTED);
-    let (mut late_reader, _) = RawConnection::connect_handshake(store.socket());
-    late_reader.send_request(&Request::List).unwrap();
-    eventually("the List reply waits in the store", || {
-        queued_bytes(&store) > 0
-    });
+    let mut late_reader = late_list_reader(&store);
     let mut waiter = store.client_process("get-blocking", &[&ObjectId::random().to_string()]);
     eventually("the get waits", || {
         store.client().stats().unwrap().waiting_gets == 1
@@ -97,12 +104,7 @@ fn sigterm_refuses_new_clients_ends_a_waiting_get_and_still_delivers_an_owed_rep
         other => panic!("expected the whole List reply, got {other:?}"),
     }
     assert!(matches!(late_reader.read_reply(), Ok(None)));
-    assert_eq!(
-        store.wait_exit().code(),
-        Some(0),
-        "{}",
-        store.stderr_report()
-    );
+    exits_0(&mut store);
 }
 
 #[test]
@@ -111,19 +113,9 @@ fn a_peer_that_never_reads_holds_the_stop_only_until_the_drain_timeout() {
         .arg("--drain-timeout-ms")
         .arg("200")
         .start();
-    fill(&store, LISTED);
-    let (mut never_reads, _) = RawConnection::connect_handshake(store.socket());
-    never_reads.send_request(&Request::List).unwrap();
-    eventually("the List reply waits in the store", || {
-        queued_bytes(&store) > 0
-    });
+    let _never_reads = late_list_reader(&store);
     store.sigterm();
-    assert_eq!(
-        store.wait_exit().code(),
-        Some(0),
-        "{}",
-        store.stderr_report()
-    );
+    exits_0(&mut store);
     assert!(
         store
             .stderr_text()

@@ -37,24 +37,24 @@ pub fn render(snapshot: Snapshot) -> Result<String, std::fmt::Error> {
 #[derive(Debug)]
 struct SnapshotCollector(Snapshot);
 
-fn gauge(
-    e: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    value: u64,
-) -> std::fmt::Result {
-    ConstGauge::new(value).encode(e.encode_descriptor(name, help, unit, MetricType::Gauge)?)
+/// Writes one counter or gauge value.
+fn value(m: MetricEncoder<'_>, kind: MetricType, value: u64) -> std::fmt::Result {
+    match kind {
+        MetricType::Counter => ConstCounter::new(value).encode(m),
+        _ => ConstGauge::new(value).encode(m),
+    }
 }
 
-fn counter(
+/// One unlabelled counter or gauge.
+fn single(
     e: &mut DescriptorEncoder<'_>,
+    kind: MetricType,
     name: &str,
     help: &str,
     unit: Option<&Unit>,
-    value: u64,
+    v: u64,
 ) -> std::fmt::Result {
-    ConstCounter::new(value).encode(e.encode_descriptor(name, help, unit, MetricType::Counter)?)
+    value(e.encode_descriptor(name, help, unit, kind)?, kind, v)
 }
 
 /// One metric with a value per label value.
@@ -64,13 +64,9 @@ fn family(
     values: &[(&str, u64)],
     kind: MetricType,
 ) -> std::fmt::Result {
-    for &(label_value, value) in values {
+    for &(label_value, v) in values {
         let labels = [(label, label_value)];
-        let member = m.encode_family(&labels)?;
-        match kind {
-            MetricType::Counter => ConstCounter::new(value).encode(member)?,
-            _ => ConstGauge::new(value).encode(member)?,
-        }
+        value(m.encode_family(&labels)?, kind, v)?;
     }
     Ok(())
 }
@@ -79,8 +75,9 @@ impl Collector for SnapshotCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
         let s = &self.0.stats;
         let bytes = Unit::Bytes;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "capacity",
             "The byte budget (-m).",
             Some(&bytes),
@@ -107,65 +104,81 @@ impl Collector for SnapshotCollector {
         )?;
         let values: Vec<_> = by_state.iter().map(|(n, t)| (*n, t.objects)).collect();
         family(m, "state", &values, MetricType::Gauge)?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "external_objects",
             "Objects moved to the external store (-e).",
             None,
             s.external.objects,
         )?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "external",
             "Bytes of objects moved to the external store (-e).",
             Some(&bytes),
             s.external.bytes,
         )?;
-        counter(
+        single(
             &mut e,
+            MetricType::Counter,
             "evictions",
             "Objects evicted to make room or on request.",
             None,
             s.evictions.objects,
         )?;
-        counter(
+        single(
             &mut e,
+            MetricType::Counter,
             "evicted",
             "Bytes of objects evicted.",
             Some(&bytes),
             s.evictions.bytes,
         )?;
-        counter(
+        single(
             &mut e,
+            MetricType::Counter,
             "deletions",
             "Objects deleted by a Delete request.",
             None,
             s.deletions,
         )?;
-        counter(
+        single(
             &mut e,
+            MetricType::Counter,
             "creates_refused",
             "Creates refused for lack of space.",
             None,
             s.creates_refused,
         )?;
-        gauge(&mut e, "clients", "Connected clients.", None, s.clients)?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
+            "clients",
+            "Connected clients.",
+            None,
+            s.clients,
+        )?;
+        single(
+            &mut e,
+            MetricType::Gauge,
             "subscribers",
             "Clients receiving notifications.",
             None,
             s.subscribers,
         )?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "waiting_gets",
             "Gets waiting for objects.",
             None,
             s.waiting_gets,
         )?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "pending_awaits",
             "Awaited objects not pushed yet.",
             None,
@@ -185,8 +198,9 @@ impl Collector for SnapshotCollector {
             })
             .collect();
         family(m, "type", &values, MetricType::Counter)?;
-        gauge(
+        single(
             &mut e,
+            MetricType::Gauge,
             "queued",
             "Bytes of replies and notifications waiting for slow peers to read them.",
             Some(&bytes),
