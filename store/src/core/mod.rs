@@ -42,6 +42,7 @@ mod memory;
 mod quarantine;
 mod quota;
 mod space;
+mod stats;
 mod table;
 
 #[cfg(any(test, feature = "invariants"))]
@@ -71,6 +72,7 @@ use awaits::Awaits;
 use client::ClientState;
 use lru::LruList;
 use quarantine::Quarantines;
+use stats::Counters;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -224,6 +226,8 @@ pub struct Store {
     awaits: Awaits,
     /// Extents kept from reuse while a dropped client's process lives.
     quarantines: Quarantines,
+    /// What the Stats request reports beyond the fields above.
+    counters: Counters,
 }
 
 impl Store {
@@ -248,6 +252,7 @@ impl Store {
             external: HashMap::new(),
             awaits: Awaits::default(),
             quarantines: Quarantines::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -267,6 +272,7 @@ impl Store {
         out: &mut Outcome,
     ) -> Result<(), Violation> {
         self.connect(client);
+        self.counters.requests[req.message_type().dense_index()] += 1;
         match req {
             Request::Disconnect => return Err(Violation::DisconnectRequest),
             Request::Connect => {
@@ -350,6 +356,10 @@ impl Store {
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
+            Request::Stats => {
+                let stats = Box::new(self.stats());
+                out.reply(client, Reply::Stats(stats));
+            }
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())

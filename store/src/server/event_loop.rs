@@ -14,6 +14,7 @@ use super::admission::Admission;
 use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::listener::Listener;
+use super::observe::Observer;
 use super::peer_log::PeerLog;
 use super::quarantine::Watched;
 use super::shutdown::Shutdown;
@@ -23,9 +24,9 @@ use crate::arena::Arena;
 use crate::config::ServerConfig;
 use crate::core::{ClientId, Clock, Outcome, Store};
 
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX);
+pub(super) const WAKER: Token = Token(usize::MAX - 1);
+pub(super) const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// Frames one connection may have handled per turn.
 pub(super) const FRAMES_PER_TURN: usize = 32;
@@ -54,6 +55,7 @@ pub(super) struct Limits {
     pub subscriber_queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
+    pub drain_timeout: Duration,
 }
 
 /// How a connection's turn ended.
@@ -99,6 +101,8 @@ pub(super) struct EventLoop {
     pub(super) subscribers: BTreeSet<ClientId>,
     /// Bounds the log lines peers cause.
     pub(super) peer_log: PeerLog,
+    /// Uptime, latencies, metrics snapshots (`observe.rs`).
+    pub(super) observer: Observer,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -151,6 +155,7 @@ impl EventLoop {
                 subscriber_queue_cap: config.subscriber_queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
+                drain_timeout: config.drain_timeout,
             },
             doomed: Vec::new(),
             max_clients: config.max_clients.max(1),
@@ -160,6 +165,7 @@ impl EventLoop {
             slices: Slices::default(),
             subscribers: BTreeSet::new(),
             peer_log: PeerLog::default(),
+            observer: Observer::new(),
         })
     }
 
@@ -189,7 +195,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => {}
+                    WAKER => self.answer_snapshot_requests(),
                     SIGNALS => stop |= self.take_signals(),
                     token => match Watched::owner_of(token) {
                         Some(q) => self.on_peer_exit(q),
@@ -212,11 +218,12 @@ impl EventLoop {
             self.poll_peer_exits(now);
             self.resume_accepting(now);
         };
+        let result = result.and_then(|()| self.drain());
         self.shutdown.detach();
         result
     }
 
-    fn take_signals(&mut self) -> bool {
+    pub(super) fn take_signals(&mut self) -> bool {
         let Some(signals) = self.signals.as_mut() else {
             return false;
         };

@@ -7,6 +7,7 @@ mod long_replies;
 mod pyarrow;
 mod quarantine;
 mod space;
+mod stats;
 mod waiting;
 
 const A: u64 = 1;
