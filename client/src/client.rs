@@ -499,7 +499,7 @@ impl Client {
 
     /// The primary connection; replaces it if it was abandoned (after a
     /// timeout or protocol error) while the store lives.
-    fn primary(&self) -> Result<Arc<Connection>, CallError> {
+    pub(crate) fn primary(&self) -> Result<Arc<Connection>, CallError> {
         let mut primary = lock(&self.inner.primary);
         if primary.is_poisoned() && !self.inner.ctx.is_dead() {
             *primary = self.open_extra()?;

@@ -104,6 +104,7 @@ macro_rules! impl_from_call_error {
         }
     };
 }
+pub(crate) use impl_from_call_error;
 
 /// Why [`Client::connect`](crate::Client::connect) failed.
 #[derive(Debug, thiserror::Error)]

@@ -431,3 +431,37 @@ async fn an_async_client_that_gives_up_its_connection_keeps_it_open_until_its_la
         "the last view is gone: the socket closes, with nothing written"
     );
 }
+
+#[test]
+fn stats_are_asked_only_of_a_store_that_announces_them() {
+    let (tx, rx) = mpsc::channel();
+    let (_dir, path, store) = fake_store(move |mut c| {
+        c.connect();
+        // A Plasma 11 store: no announcement, so no Stats request follows.
+        c.expect(|r| assert_eq!(*r, Request::DebugString));
+        c.reply(&Reply::DebugString {
+            text: "allocated bytes: 0".into(),
+        });
+        tx.send(c.sends_within(Duration::from_millis(200))).unwrap();
+        // Then one that announces it.
+        c.expect(|r| assert_eq!(*r, Request::DebugString));
+        c.reply(&Reply::DebugString {
+            text: "x\nplasma-store extensions: await\nplasma-store extensions: stats".into(),
+        });
+        c.expect(|r| assert_eq!(*r, Request::Stats));
+        let mut stats = crate::StoreStats::default();
+        stats.capacity = 1000;
+        c.reply(&Reply::Stats(Box::new(stats)));
+    });
+    let client = client(&path);
+    assert!(matches!(
+        client.stats(),
+        Err(crate::StatsError::Unsupported)
+    ));
+    assert!(
+        !rx.recv().unwrap(),
+        "a Stats request went to a store without it"
+    );
+    assert_eq!(client.stats().unwrap().capacity, 1000);
+    store.join().unwrap();
+}

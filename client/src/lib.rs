@@ -44,6 +44,7 @@ mod holds;
 mod mapping;
 mod replies;
 mod segments;
+mod store_info;
 mod subscription;
 mod watcher;
 
@@ -60,8 +61,9 @@ pub use error::{
     VerifyError,
 };
 pub use mapping::ExtentError;
-pub use plasma_protocol::{Digest, ObjectId, ObjectInfo};
+pub use plasma_protocol::{Digest, ObjectId, ObjectInfo, StoreStats, Tally};
 pub use segments::MapError;
+pub use store_info::StatsError;
 pub use subscription::{Notification, Subscription};
 pub use watcher::{Pending, Ready, Watcher, WatcherOptions};
 

@@ -6,10 +6,12 @@
 //! module that moves file descriptors with `SCM_RIGHTS`.
 
 mod codec;
+pub mod extensions;
 pub mod fd;
 mod frame;
 mod id;
 mod message;
+mod stats;
 
 pub use codec::{
     decode_notification, decode_reply, decode_request, BuiltFrame, DecodeError, Encoder,
@@ -21,3 +23,4 @@ pub use message::{
     Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, Residence, DIGEST_LEN,
     EXTENSIONS_MARKER,
 };
+pub use stats::{StoreStats, Tally};

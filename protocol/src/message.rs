@@ -4,7 +4,7 @@
 //! Requests borrow from the frame they were decoded from, so inline object
 //! data (create-and-seal) is never copied before it reaches the arena.
 
-use crate::ObjectId;
+use crate::{ObjectId, StoreStats};
 
 /// Length of a digest: the little-endian bytes of a `u64` (protocol.md §11).
 pub const DIGEST_LEN: usize = 8;
@@ -13,10 +13,12 @@ pub const DIGEST_LEN: usize = 8;
 /// and echoes it.
 pub type Digest = [u8; DIGEST_LEN];
 
-/// The line a store that serves [`MessageType::EXTENSIONS`] ends its
-/// GetDebugString text with. A client asks for the text (which every Plasma
-/// 11 store answers) before it sends any of our types, which would make the
-/// real store abort.
+/// The line by which a store announces our Await addition in its
+/// GetDebugString text. A client asks for the text (which every Plasma 11
+/// store answers) before it sends any of our types, which would make the
+/// real store abort. Clients written before the Stats addition look for
+/// exactly this line, so it never changes; see [`crate::extensions`] for
+/// how later additions are announced.
 pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await";
 
 /// Message type numbers carried in the frame header (protocol.md §4).
@@ -68,6 +70,10 @@ pub enum MessageType {
     UnawaitRequest = 66,
     /// Ours: the registrations UnawaitRequest removed.
     UnawaitReply = 67,
+    /// Ours (announced as `stats`): ask for the store's counters.
+    StatsRequest = 68,
+    /// Ours: the store's counters.
+    StatsReply = 69,
 }
 
 impl MessageType {
@@ -114,12 +120,17 @@ impl MessageType {
     /// This project's additions to Plasma 11's protocol (docs/design.md,
     /// "Our protocol additions"): new types only, numbered from 64 so they
     /// can never collide with Plasma's.
-    pub const EXTENSIONS: [MessageType; 4] = [
+    pub const EXTENSIONS: [MessageType; 6] = [
         Self::AwaitRequest,
         Self::ObjectReady,
         Self::UnawaitRequest,
         Self::UnawaitReply,
+        Self::StatsRequest,
+        Self::StatsReply,
     ];
+
+    /// Number of distinct types: [`MessageType::dense_index`] is below it.
+    pub const COUNT: usize = Self::ALL.len() + Self::EXTENSIONS.len();
 
     /// The type with this wire number, if there is one.
     pub fn from_i64(n: i64) -> Option<Self> {
@@ -135,6 +146,52 @@ impl MessageType {
     /// The wire number.
     pub const fn as_i64(self) -> i64 {
         self as i64
+    }
+
+    /// A position in `0..COUNT`, one per type (Plasma's first, then ours):
+    /// for tables indexed by type, such as per-request counters.
+    pub const fn dense_index(self) -> usize {
+        let n = self as usize;
+        if n < Self::ALL.len() {
+            n
+        } else {
+            Self::ALL.len() + (n - Self::AwaitRequest as usize)
+        }
+    }
+
+    /// A short lower-case name: the request or reply it is, without the
+    /// `Request`/`Reply` suffix (`get`, `create_and_seal`, `stats`), as
+    /// metric labels and `plasma stats` show it. Replies share their
+    /// request's name; only [`MessageType::ObjectReady`] and the unused
+    /// Plasma types have names of their own.
+    pub const fn short_name(self) -> &'static str {
+        use MessageType as M;
+        match self {
+            M::DisconnectClient => "disconnect",
+            M::CreateRequest | M::CreateReply => "create",
+            M::CreateAndSealRequest | M::CreateAndSealReply => "create_and_seal",
+            M::AbortRequest | M::AbortReply => "abort",
+            M::SealRequest | M::SealReply => "seal",
+            M::GetRequest | M::GetReply => "get",
+            M::ReleaseRequest | M::ReleaseReply => "release",
+            M::DeleteRequest | M::DeleteReply => "delete",
+            M::ContainsRequest | M::ContainsReply => "contains",
+            M::ListRequest | M::ListReply => "list",
+            M::ConnectRequest | M::ConnectReply => "connect",
+            M::EvictRequest | M::EvictReply => "evict",
+            M::SubscribeRequest => "subscribe",
+            M::UnsubscribeRequest => "unsubscribe",
+            M::DataRequest | M::DataReply => "data",
+            M::Notification => "notification",
+            M::SetOptionsRequest | M::SetOptionsReply => "set_options",
+            M::GetDebugStringRequest | M::GetDebugStringReply => "debug_string",
+            M::CreateAndSealBatchRequest | M::CreateAndSealBatchReply => "create_and_seal_batch",
+            M::RefreshLruRequest | M::RefreshLruReply => "refresh_lru",
+            M::AwaitRequest => "await",
+            M::ObjectReady => "object_ready",
+            M::UnawaitRequest | M::UnawaitReply => "unawait",
+            M::StatsRequest | M::StatsReply => "stats",
+        }
     }
 }
 
@@ -346,6 +403,8 @@ pub enum Request<'a> {
     Unawait {
         ids: Vec<ObjectId>,
     },
+    /// Ours (announced as `stats`): answered with [`Reply::Stats`].
+    Stats,
 }
 
 impl Request<'_> {
@@ -371,6 +430,7 @@ impl Request<'_> {
             Request::RefreshLru { .. } => MessageType::RefreshLruRequest,
             Request::Await { .. } => MessageType::AwaitRequest,
             Request::Unawait { .. } => MessageType::UnawaitRequest,
+            Request::Stats => MessageType::StatsRequest,
         }
     }
 
@@ -460,6 +520,8 @@ pub enum Reply {
     Unawait {
         removed: Vec<ObjectId>,
     },
+    /// Ours: the store's counters (boxed: far larger than any other reply).
+    Stats(Box<StoreStats>),
 }
 
 impl Reply {
@@ -482,6 +544,7 @@ impl Reply {
             Reply::RefreshLru => MessageType::RefreshLruReply,
             Reply::ObjectReady { .. } => MessageType::ObjectReady,
             Reply::Unawait { .. } => MessageType::UnawaitReply,
+            Reply::Stats(_) => MessageType::StatsReply,
         }
     }
 }
@@ -503,7 +566,23 @@ mod tests {
             assert_eq!(MessageType::from_i64(t.as_i64()), Some(t));
         }
         assert_eq!(MessageType::from_i64(63), None);
-        assert_eq!(MessageType::from_i64(68), None);
+        assert_eq!(MessageType::from_i64(70), None);
+    }
+
+    #[test]
+    fn dense_indices_are_distinct_and_in_range() {
+        let all: Vec<_> = MessageType::ALL
+            .into_iter()
+            .chain(MessageType::EXTENSIONS)
+            .collect();
+        let mut seen = vec![false; MessageType::COUNT];
+        for t in all {
+            let i = t.dense_index();
+            assert!(!seen[i], "{t:?} shares index {i}");
+            seen[i] = true;
+            assert!(!t.short_name().is_empty());
+        }
+        assert!(seen.into_iter().all(|s| s));
     }
 
     #[test]

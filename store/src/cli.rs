@@ -1,15 +1,20 @@
 //! The command line, Plasma-compatible: `plasma-store -s SOCKET -m BYTES
-//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits and
-//! spilling (`--spill-dir`, `--spill-max`).
+//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits,
+//! operators' options and spilling (`--spill-dir`, `--spill-max`). Every
+//! flag can also come from the environment, `PLASMA_STORE_<FLAG>` (see
+//! [`command`]).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::backing::DEFAULT_SHM_DIR;
-use crate::config::{default_max_clients, ServerConfig, DEFAULT_FRAME_DEADLINE, DEFAULT_SPIN};
+use crate::config::{
+    default_max_clients, ServerConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_DEADLINE, DEFAULT_SPIN,
+};
 use crate::server::{self, Shutdown};
 
 /// Parsed command line.
@@ -99,6 +104,18 @@ pub struct Args {
     #[arg(long = "spill-max", value_name = "BYTES", value_parser = parse_size,
           requires = "spill_dir")]
     pub spill_max: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics; meant for
+    /// loopback (127.0.0.1:9464). Off unless given.
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log lines on stderr as text or as JSON objects (one per line).
+    #[arg(long = "log-format", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// On SIGTERM, how long to let clients read the replies and
+    /// notifications they are owed before closing, in milliseconds.
+    #[arg(long = "drain-timeout-ms", value_name = "MS",
+          default_value_t = DEFAULT_DRAIN_TIMEOUT.as_millis() as u64)]
+    pub drain_timeout_ms: u64,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -127,9 +144,58 @@ impl Args {
         c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
         c.spill_dir = self.spill_dir;
         c.spill_max = self.spill_max;
+        c.metrics_listen = self.metrics_listen;
+        c.drain_timeout = std::time::Duration::from_millis(self.drain_timeout_ms);
         c.handle_signals = true;
+        c.systemd = true;
         c
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for journald, Loki, ...).
+    Json,
+}
+
+/// The environment variable that stands in for the flag with clap id `id`.
+pub fn env_name(id: &str) -> String {
+    format!("PLASMA_STORE_{}", id.to_uppercase())
+}
+
+/// The command line of [`Args`], with an environment-variable fallback for
+/// every flag (`PLASMA_STORE_SOCKET`, `PLASMA_STORE_MEMORY`, ...; the
+/// flag's long name or field name in capitals), shown in `--help`. Given
+/// here once for all flags, so a flag added later has one too. Switches
+/// take `1`/`true`/`yes`/`on` (and their opposites); repeatable flags take
+/// a comma-separated list.
+pub fn command() -> clap::Command {
+    Args::command().mut_args(|arg| {
+        let id = arg.get_id().as_str().to_owned();
+        if id == "help" || id == "version" {
+            return arg;
+        }
+        let arg = arg.env(env_name(&id));
+        match arg.get_action() {
+            ArgAction::SetTrue => arg.value_parser(clap::builder::FalseyValueParser::new()),
+            ArgAction::Append => arg.value_delimiter(','),
+            _ => arg,
+        }
+    })
+}
+
+/// Parses a command line (and the environment), as the daemon does.
+pub fn parse<I, T>(args: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Args::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// Parses a positive byte count: digits, optionally followed by one binary
@@ -174,18 +240,22 @@ pub fn parse_external_store(text: &str) -> Result<String, String> {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = std::env::var("PLASMA_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    // A second initialisation (the daemon run twice in one process) is harmless.
-    let _ = tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(filter);
+    // A second initialisation (the daemon run twice in one process) is harmless.
+    let _ = match format {
+        LogFormat::Text => lines
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => lines.json().try_init(),
+    };
 }
 
 /// Parses the arguments, runs the store until SIGTERM/SIGINT, returns the
@@ -195,7 +265,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args = match parse(args) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -206,7 +276,7 @@ where
             };
         }
     };
-    init_tracing();
+    init_tracing(args.log_format);
     match server::run(args.into_config(), Shutdown::new()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -364,6 +434,58 @@ mod tests {
             .to_string();
         assert!(both.contains("cannot be used with"), "{both}");
         assert!(parse(&["--spill-dir", "d", "--spill-max", "0"]).is_err());
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_fallback_shown_in_help() {
+        let mut cmd = command();
+        let mut flags = 0;
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            flags += 1;
+            let env = arg.get_env().and_then(|e| e.to_str());
+            assert_eq!(env, Some(env_name(id).as_str()), "--{id}");
+        }
+        assert!(flags >= 14, "{flags}");
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("[env: PLASMA_STORE_SOCKET="), "{help}");
+        assert!(help.contains("[env: PLASMA_STORE_MEMORY="), "{help}");
+    }
+
+    #[test]
+    fn operators_flags_reach_the_config() {
+        let a = parse([
+            "plasma-store",
+            "-s",
+            "x",
+            "-m",
+            "1M",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+            "--log-format",
+            "json",
+            "--drain-timeout-ms",
+            "250",
+        ])
+        .unwrap();
+        assert_eq!(a.log_format, LogFormat::Json);
+        let c = a.into_config();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.drain_timeout, std::time::Duration::from_millis(250));
+        assert!(c.systemd);
+        let bad = parse([
+            "plasma-store",
+            "-s",
+            "x",
+            "-m",
+            "1M",
+            "--metrics-listen",
+            "9464",
+        ]);
+        assert!(bad.unwrap_err().to_string().contains("--metrics-listen"));
     }
 
     #[test]

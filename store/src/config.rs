@@ -1,5 +1,6 @@
 //! Everything the daemon is told at start-up.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +34,9 @@ pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(10);
 /// because on a loaded 2-vCPU machine a spinning store steals the CPU its
 /// clients need (measured: 40-54k puts/s with 50 µs against 62-79k without).
 pub const DEFAULT_SPIN: Duration = Duration::ZERO;
+/// Default bound on the drain after SIGTERM (peers reading what they are
+/// owed); well inside systemd's default stop timeout of 90 s.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Descriptors kept back from `--max-clients`' default for the store's own
 /// (stdio, listener, poller, waker, signal pipe, arena, the spare one used
@@ -98,6 +102,14 @@ pub struct ServerConfig {
     pub spill_max: Option<u64>,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`; off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Work with a service manager: take the listening socket from
+    /// `LISTEN_FDS` (socket activation) and report readiness and stopping
+    /// to `NOTIFY_SOCKET`, each when its variable is set.
+    pub systemd: bool,
+    /// Longest time a stop waits for peers to read what they are owed.
+    pub drain_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -122,6 +134,9 @@ impl ServerConfig {
             spill_dir: None,
             spill_max: None,
             handle_signals: false,
+            metrics_listen: None,
+            systemd: false,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 

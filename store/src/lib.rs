@@ -8,6 +8,7 @@ pub mod backing;
 pub mod cli;
 pub mod config;
 pub mod disk;
+pub mod metrics;
 pub mod server;
 
 pub use config::ServerConfig;

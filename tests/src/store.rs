@@ -69,6 +69,18 @@ pub struct TestStoreBuilder {
     nofile: Option<u32>,
     program: Option<PathBuf>,
     spill: Option<SpillPlace>,
+    envs: Vec<(OsString, OsString)>,
+    flags_in_env: bool,
+    activation: Option<Activation>,
+}
+
+/// Who binds the socket and passes it to the daemon.
+#[derive(Clone, Debug)]
+enum Activation {
+    /// This package's `e2e-activate`, setting this file mode.
+    Ours { mode: u32 },
+    /// Debian's `systemd-socket-activate` at this path.
+    Systemd(PathBuf),
 }
 
 impl TestStore {
@@ -88,6 +100,9 @@ impl TestStore {
             nofile: None,
             program: None,
             spill: None,
+            envs: Vec::new(),
+            flags_in_env: false,
+            activation: None,
         }
     }
 
@@ -194,6 +209,54 @@ impl TestStore {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Runs the `plasma` command (this package's `e2e-plasma`) against this
+    /// store with `args`, to completion (panics if it takes longer than
+    /// [`PATIENCE`]).
+    pub fn plasma(&self, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(bin_path("e2e-plasma"));
+        command.arg("--socket").arg(&self.socket).args(args);
+        crate::run_bounded(&mut command, PATIENCE)
+    }
+
+    /// The metrics URL the daemon logged (started with
+    /// `--metrics-listen 127.0.0.1:0`, it picks a free port and says which).
+    pub fn metrics_url(&self) -> String {
+        let mut url = None;
+        crate::eventually("the store logs its metrics address", || {
+            url = self.stderr_text().lines().find_map(|l| {
+                let start = l.find("http://")?;
+                let end = l[start..].find("/metrics")? + start + "/metrics".len();
+                Some(l[start..end].to_string())
+            });
+            url.is_some()
+        });
+        url.unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns at once (see [`TestStore::wait_exit`]).
+    pub fn sigterm(&mut self) {
+        if self.poll_exit().is_none() {
+            kill(self.nix_pid(), Signal::SIGTERM).expect("sending SIGTERM to the store");
+        }
+    }
+
+    /// Waits for the daemon to exit (panics after [`PATIENCE`]).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        if let Some(status) = self.poll_exit() {
+            return status;
+        }
+        match wait_timeout(&mut self.child, PATIENCE) {
+            Some(status) => {
+                self.exited = Some(status);
+                status
+            }
+            None => panic!(
+                "the store still runs after {PATIENCE:?}\n{}",
+                self.stderr_report()
+            ),
+        }
+    }
+
     /// Kills the daemon with SIGKILL (no cleanup on its side) and reaps it.
     /// The socket file stays behind, as after a crash.
     pub fn kill(&mut self) {
@@ -298,6 +361,41 @@ impl TestStoreBuilder {
         self
     }
 
+    /// One more environment variable for the daemon.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Give the socket and capacity as `PLASMA_STORE_SOCKET` and
+    /// `PLASMA_STORE_MEMORY` instead of `-s` and `-m`.
+    pub fn flags_in_env(mut self) -> Self {
+        self.flags_in_env = true;
+        self
+    }
+
+    /// Socket activation, as systemd does it: this package's `e2e-activate`
+    /// binds and listens on the socket (with file mode `mode`), passes it
+    /// as descriptor 3 with `LISTEN_FDS=1` and `LISTEN_PID`, and execs the
+    /// daemon.
+    pub fn socket_activation(mut self, mode: u32) -> Self {
+        self.activation = Some(Activation::Ours { mode });
+        self
+    }
+
+    /// Socket activation by systemd's own `systemd-socket-activate` (at
+    /// `tool`), which execs the daemon at the first connection.
+    pub fn systemd_socket_activate(mut self, tool: impl Into<PathBuf>) -> Self {
+        self.activation = Some(Activation::Systemd(tool.into()));
+        self
+    }
+
+    /// Starts the daemon without waiting for its socket (for tests that
+    /// watch the start-up itself).
+    pub fn start_without_waiting(self) -> TestStore {
+        self.spawn()
+    }
+
     /// Start the daemon under this umask (through `sh -c 'umask …; exec …'`).
     pub fn umask(mut self, mask: u32) -> Self {
         self.umask = Some(mask);
@@ -377,12 +475,16 @@ impl TestStoreBuilder {
         let stderr_path = dir.path().join("store.stderr");
         let stderr = File::create(&stderr_path).expect("creating the store's stderr file");
 
-        let mut args: Vec<OsString> = vec![
-            "-s".into(),
-            socket.clone().into(),
-            "-m".into(),
-            self.memory.to_string().into(),
-        ];
+        let mut args: Vec<OsString> = if self.flags_in_env {
+            Vec::new()
+        } else {
+            vec![
+                "-s".into(),
+                socket.clone().into(),
+                "-m".into(),
+                self.memory.to_string().into(),
+            ]
+        };
         if self.external_store {
             args.push("-e".into());
             args.push("hashtable://test".into());
@@ -418,22 +520,39 @@ impl TestStoreBuilder {
                 d.display()
             ));
         }
-        let mut command = if setup.is_empty() {
-            Command::new(program)
-        } else {
-            let mut sh = if tmpfs.is_some() {
-                let mut u = Command::new("unshare");
-                u.args(["--mount", "--propagation", "private", "sh"]);
-                u
-            } else {
-                Command::new("sh")
-            };
-            setup.push("exec \"$0\" \"$@\"".into());
-            sh.arg("-c").arg(setup.join(" && ")).arg(program);
-            sh
+        let mut command = match self.activation {
+            Some(Activation::Ours { mode }) => {
+                let mut activate = Command::new(bin_path("e2e-activate"));
+                activate.arg(&socket).arg(format!("{mode:o}")).arg(program);
+                activate
+            }
+            Some(Activation::Systemd(tool)) => {
+                let mut activate = Command::new(tool);
+                activate.arg("-l").arg(&socket).arg(program);
+                activate
+            }
+            None if setup.is_empty() => Command::new(program),
+            None => {
+                let mut sh = if tmpfs.is_some() {
+                    let mut u = Command::new("unshare");
+                    u.args(["--mount", "--propagation", "private", "sh"]);
+                    u
+                } else {
+                    Command::new("sh")
+                };
+                setup.push("exec \"$0\" \"$@\"".into());
+                sh.arg("-c").arg(setup.join(" && ")).arg(program);
+                sh
+            }
         };
+        if self.flags_in_env {
+            command
+                .env("PLASMA_STORE_SOCKET", &socket)
+                .env("PLASMA_STORE_MEMORY", self.memory.to_string());
+        }
         let child = command
             .args(&args)
+            .envs(self.envs)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

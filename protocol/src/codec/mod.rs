@@ -14,6 +14,7 @@ mod get;
 mod list_writer;
 mod notification;
 mod object;
+mod stats;
 mod wire;
 
 pub use list_writer::{BuiltFrame, ListReplyWriter};
@@ -111,7 +112,8 @@ pub fn decode_request(msg_type: i64, payload: &[u8]) -> Result<Request<'_>, Deco
         M::RefreshLruRequest => admin::decode_refresh_request(payload),
         M::AwaitRequest => admin::decode_id_list(payload).map(|ids| Request::Await { ids }),
         M::UnawaitRequest => admin::decode_id_list(payload).map(|ids| Request::Unawait { ids }),
-        M::ObjectReady | M::UnawaitReply => Err(DecodeError::NotARequest(t)),
+        M::StatsRequest => admin::decode_empty(payload, Request::Stats),
+        M::ObjectReady | M::UnawaitReply | M::StatsReply => Err(DecodeError::NotARequest(t)),
         M::CreateReply
         | M::CreateAndSealReply
         | M::AbortReply
@@ -161,7 +163,8 @@ pub fn decode_reply(msg_type: i64, payload: &[u8]) -> Result<Reply, DecodeError>
         M::RefreshLruReply => admin::decode_empty(payload, Reply::RefreshLru),
         M::ObjectReady => object::decode_object_ready(payload),
         M::UnawaitReply => admin::decode_id_list(payload).map(|removed| Reply::Unawait { removed }),
-        M::AwaitRequest | M::UnawaitRequest => Err(DecodeError::NotAReply(t)),
+        M::StatsReply => stats::decode_reply(payload),
+        M::AwaitRequest | M::UnawaitRequest | M::StatsRequest => Err(DecodeError::NotAReply(t)),
         M::DisconnectClient
         | M::CreateRequest
         | M::CreateAndSealRequest
@@ -285,7 +288,8 @@ impl Encoder {
             | Request::Connect
             | Request::List
             | Request::Subscribe
-            | Request::DebugString => wire::empty_table(fbb),
+            | Request::DebugString
+            | Request::Stats => wire::empty_table(fbb),
             Request::Create {
                 id,
                 evict_if_full,
@@ -388,6 +392,7 @@ impl Encoder {
                 *mmap_size,
             ),
             Reply::Unawait { removed } => admin::encode_refresh_request(fbb, scratch, removed),
+            Reply::Stats(stats) => stats::encode_reply(fbb, stats),
         };
         self.finish_frame(reply.message_type().as_i64(), root, out);
     }

@@ -4,6 +4,7 @@
 use plasma_protocol::{Digest, ErrorCode, ObjectId, ObjectInfo, ObjectSpec, Reply};
 
 use super::space::Room;
+use super::stats;
 use super::table::{Entry, ListTag, State, NIL};
 use super::{Audience, ClientId, Clock, Effect, Handled, Outcome, Store, Violation};
 
@@ -95,6 +96,22 @@ impl Store {
         clock: &Clock,
         out: &mut Outcome,
     ) -> Result<u32, NotCreated> {
+        let created = self.place_object(client, id, sizes, evict, clock, out);
+        if created == Err(NotCreated::Error(ErrorCode::OutOfMemory)) {
+            self.counters.creates_refused += 1;
+        }
+        created
+    }
+
+    fn place_object(
+        &mut self,
+        client: ClientId,
+        id: ObjectId,
+        sizes: Sizes,
+        evict: bool,
+        clock: &Clock,
+        out: &mut Outcome,
+    ) -> Result<u32, NotCreated> {
         if self.table.find(&id).is_some() {
             return Err(ErrorCode::ObjectExists.into());
         }
@@ -131,6 +148,7 @@ impl Store {
             self.allocated -= size;
             return Err(ErrorCode::OutOfMemory.into());
         };
+        stats::enter(&mut self.counters.created, size);
         self.track_owned(client, slot);
         self.hold(client, slot);
         self.clients
@@ -183,6 +201,10 @@ impl Store {
         let e = self.table.get_mut(slot);
         e.state = State::Sealed;
         e.digest = digest;
+        stats::leave(&mut self.counters.created, e.size());
+        if e.ref_count > 0 {
+            stats::enter(&mut self.counters.held, e.size());
+        }
         let secs = clock.unix_secs.saturating_sub(e.create_time);
         e.construct_duration = i32::try_from(secs.max(0)).unwrap_or(i32::MAX);
         let owner = e.owner;
@@ -333,8 +355,7 @@ impl Store {
         let owner = self.table.get(slot).owner;
         if let Some(c) = self.clients.get_mut(&owner) {
             if c.held.remove(&slot) {
-                let e = self.table.get_mut(slot);
-                e.ref_count = e.ref_count.saturating_sub(1);
+                self.drop_ref(slot);
             }
         }
         self.remove_object(slot, out);

@@ -98,10 +98,12 @@ impl Store {
             }
             .write_to(&mut text);
         }
-        // Our own last line: clients look for it before using our
+        // Our own last lines: clients look for them before using our
         // additions (free-format text; nothing in Plasma parses it).
-        text.push('\n');
-        text.push_str(plasma_protocol::EXTENSIONS_MARKER);
+        for line in plasma_protocol::extensions::LINES {
+            text.push('\n');
+            text.push_str(line);
+        }
         // What waits on the store, so that a test can wait until a request
         // has arrived instead of sleeping (our lines, after the marker).
         let waiting_gets = self
@@ -160,7 +162,9 @@ mod tests {
         let mut kit = Kit::new(1000);
         let idle = debug_text(&mut kit);
         assert!(
-            idle.ends_with("plasma-store extensions: await\nwaiting gets: 0\nawaited objects: 0"),
+            idle.ends_with(
+                "plasma-store extensions: await\nplasma-store extensions: stats\nwaiting gets: 0\nawaited objects: 0"
+            ),
             "{idle}"
         );
         kit.get(1, &[oid(1)], -1);

@@ -42,6 +42,7 @@ impl Store {
                         e.delete_pending = true;
                         ErrorCode::ObjectInUse
                     } else {
+                        self.counters.deletions += 1;
                         self.remove_object(slot, out);
                         self.notify_deletion(*id, out);
                         ErrorCode::Ok

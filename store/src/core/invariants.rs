@@ -102,6 +102,11 @@ impl Store {
             resident_bytes + self.quarantined_bytes() + orphan_bytes,
             "allocated != Σ resident sizes + quarantined bytes + deleted objects' extents under I/O"
         );
+        assert_eq!(
+            self.stats(),
+            self.stats_by_walking(),
+            "counters out of sync with the table"
+        );
         assert!(self.allocated <= self.config.capacity, "over budget");
         assert_eq!(self.global_lru.len(), global_members);
         let walked: Vec<u32> = self.global_lru.slots(&self.table).collect();

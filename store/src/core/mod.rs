@@ -44,6 +44,7 @@ mod quarantine;
 mod quota;
 mod space;
 mod spill;
+mod stats;
 mod table;
 
 #[cfg(any(test, feature = "invariants"))]
@@ -75,6 +76,7 @@ use client::ClientState;
 use lru::LruList;
 use quarantine::Quarantines;
 use spill::SpillBook;
+use stats::Counters;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -258,6 +260,8 @@ pub struct Store {
     quarantines: Quarantines,
     /// Spill files, writes and reads under way, deferred creates.
     spill: SpillBook,
+    /// What the Stats request reports beyond the fields above.
+    counters: Counters,
 }
 
 impl Store {
@@ -282,6 +286,7 @@ impl Store {
             awaits: Awaits::default(),
             quarantines: Quarantines::default(),
             spill: SpillBook::new(config.spill_limit.filter(|_| !config.external_store)),
+            counters: Counters::default(),
             config,
         }
     }
@@ -305,6 +310,8 @@ impl Store {
         out: &mut Outcome,
     ) -> Result<Handled, Violation> {
         self.connect(client);
+        let kind = req.message_type().dense_index();
+        self.counters.requests[kind] += 1;
         let handled = match req {
             Request::Create {
                 id,
@@ -365,8 +372,12 @@ impl Store {
                 Handled::Done
             }
         };
-        if handled == Handled::Deferred && !self.spill.deferred.contains(&client) {
-            self.spill.deferred.push(client);
+        if handled == Handled::Deferred {
+            // Counted once: when it is handed in for the last time.
+            self.counters.requests[kind] -= 1;
+            if !self.spill.deferred.contains(&client) {
+                self.spill.deferred.push(client);
+            }
         }
         Ok(handled)
     }
@@ -408,6 +419,10 @@ impl Store {
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
+            Request::Stats => {
+                let stats = Box::new(self.stats());
+                out.reply(client, Reply::Stats(stats));
+            }
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())

@@ -4,6 +4,7 @@
 use plasma_protocol::ObjectId;
 
 use super::allocator::{Extent, PendingFree};
+use super::stats;
 use super::table::{deletion_info, ListTag, State};
 use super::{Audience, Effect, Outcome, Store};
 
@@ -139,6 +140,7 @@ impl Store {
         pending: &mut PendingFree,
         out: &mut Outcome,
     ) -> bool {
+        stats::enter(&mut self.counters.evictions, self.table.get(slot).size());
         if self.config.external_store {
             self.move_out(slot);
             return false;
@@ -177,6 +179,7 @@ impl Store {
         let bytes = self.memory.read(e.offset, size).into_boxed_slice();
         self.free_resident(extent, size, None);
         self.external.insert(slot, bytes);
+        stats::enter(&mut self.counters.external, size);
         self.table.get_mut(slot).state = State::Evicted;
     }
 
@@ -192,6 +195,7 @@ impl Store {
         if let Some(bytes) = self.external.remove(&slot) {
             self.memory.write(extent.offset, &bytes);
         }
+        stats::leave(&mut self.counters.external, size);
         let e = self.table.get_mut(slot);
         e.offset = extent.offset;
         e.state = State::Sealed;
@@ -254,12 +258,14 @@ impl Store {
                 let (state, owner, extent, size) = (e.state, e.owner, e.extent(), e.size());
                 self.free_resident(extent, size, None);
                 if state == State::Created {
+                    stats::leave(&mut self.counters.created, size);
                     if let Some(c) = self.clients.get_mut(&owner) {
                         c.creating.remove(&slot);
                     }
                 }
             }
             State::Evicted => {
+                stats::leave(&mut self.counters.external, e.size());
                 self.external.remove(&slot);
             }
             State::Vacant => return,

@@ -1,13 +1,12 @@
 //! The spill workers: threads that do the core's disk work, so that the
 //! event loop never waits on the disk. Work goes to them through one queue,
-//! oldest first; each end comes back through a channel, and wakes the loop.
+//! oldest first; each end comes back through a channel, and wakes the loop
+//! (through the callback it gives).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-
-use mio::Waker;
 
 use super::dir::SpillDir;
 use super::files::{Copier, Failure};
@@ -56,11 +55,11 @@ pub struct Workers {
 
 impl Workers {
     /// Starts the workers over `dir` and `arena`; each end of a write or a
-    /// read is sent back and `waker` woken.
+    /// read is sent back, then `wake` is called.
     pub fn start(
         dir: &Arc<SpillDir>,
         arena: &ArenaIo,
-        waker: Arc<Waker>,
+        wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Workers> {
         let queue = Arc::new(Queue::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -73,15 +72,15 @@ impl Workers {
         };
         for n in 0..WORKERS {
             let copier = Copier::new(Arc::clone(dir), arena.clone(), Arc::clone(&workers.stop));
-            let (queue, stop, tx, waker) = (
+            let (queue, stop, tx, wake) = (
                 Arc::clone(&workers.queue),
                 Arc::clone(&workers.stop),
                 tx.clone(),
-                Arc::clone(&waker),
+                Arc::clone(&wake),
             );
             let thread = std::thread::Builder::new()
                 .name(format!("plasma-spill-{n}"))
-                .spawn(move || work(copier, &queue, &stop, &tx, &waker))?;
+                .spawn(move || work(copier, &queue, &stop, &tx, &*wake))?;
             workers.threads.push(thread);
         }
         Ok(workers)
@@ -127,7 +126,7 @@ fn work(
     queue: &Queue,
     stop: &AtomicBool,
     tx: &mpsc::Sender<Done>,
-    waker: &Waker,
+    wake: &(dyn Fn() + Send + Sync),
 ) {
     loop {
         let op = {
@@ -169,8 +168,6 @@ fn work(
         if tx.send(done).is_err() {
             return; // the loop is gone
         }
-        if let Err(e) = waker.wake() {
-            tracing::error!("waking the store loop after disk work failed: {e}");
-        }
+        wake();
     }
 }

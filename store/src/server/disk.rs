@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::Waker;
-
 use super::event_loop::EventLoop;
 use super::peer_log::PeerLog;
 use crate::arena::ArenaIo;
@@ -24,13 +22,13 @@ pub(super) struct DiskSide {
 }
 
 impl DiskSide {
-    /// Starts the workers over `dir` and `arena`, waking the loop with `waker`.
+    /// Starts the workers over `dir` and `arena`; each report calls `wake`.
     pub(super) fn start(
         dir: Arc<SpillDir>,
         arena: &ArenaIo,
-        waker: Arc<Waker>,
+        wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<DiskSide> {
-        let workers = Workers::start(&dir, arena, waker)?;
+        let workers = Workers::start(&dir, arena, wake)?;
         Ok(DiskSide {
             dir,
             workers,

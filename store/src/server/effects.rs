@@ -12,6 +12,7 @@ use super::slices::NOTES_PER_TURN;
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
 use crate::core::{ClientId, Effect, Outcome};
+use plasma_protocol::Reply;
 
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
@@ -21,7 +22,10 @@ impl EventLoop {
         let backlogged = self.slices.backlogged();
         for effect in out.effects {
             match effect {
-                Effect::Reply { to, reply, fds } => {
+                Effect::Reply { to, mut reply, fds } => {
+                    if let Reply::Stats(stats) = &mut reply {
+                        self.add_loop_stats(stats);
+                    }
                     let Some(conn) = self.conns.get_mut(&to) else {
                         continue;
                     };

@@ -16,6 +16,7 @@ use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::disk::DiskSide;
 use super::listener::Listener;
+use super::observe::Observer;
 use super::peer_log::PeerLog;
 use super::quarantine::Watched;
 use super::shutdown::Shutdown;
@@ -26,9 +27,9 @@ use crate::config::ServerConfig;
 use crate::core::{ClientId, Clock, Outcome, Store};
 use crate::disk::SpillDir;
 
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX);
+pub(super) const WAKER: Token = Token(usize::MAX - 1);
+pub(super) const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// Frames one connection may have handled per turn.
 pub(super) const FRAMES_PER_TURN: usize = 32;
@@ -57,6 +58,7 @@ pub(super) struct Limits {
     pub subscriber_queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
+    pub drain_timeout: Duration,
 }
 
 /// How a connection's turn ended.
@@ -104,6 +106,8 @@ pub(super) struct EventLoop {
     pub(super) peer_log: PeerLog,
     /// The spill directory and its workers (`--spill-dir`).
     pub(super) disk: Option<DiskSide>,
+    /// Uptime, latencies, metrics snapshots (`observe.rs`).
+    pub(super) observer: Observer,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -130,13 +134,20 @@ impl EventLoop {
         poll.registry()
             .register(listener.source(), LISTENER, Interest::READABLE)
             .map_err(io("registering the listening socket"))?;
-        let waker = shutdown
+        shutdown
             .attach(poll.registry(), WAKER)
             .map_err(io("creating the shutdown waker"))?;
         let disk = match spill {
-            Some((dir, arena_io)) => Some(
-                DiskSide::start(dir, &arena_io, waker).map_err(io("starting the spill workers"))?,
-            ),
+            Some((dir, arena_io)) => {
+                // The spill workers' reports wake the loop through the
+                // poller's one waker, as the metrics endpoint does.
+                let waker = shutdown.clone();
+                let wake = Arc::new(move || waker.wake());
+                Some(
+                    DiskSide::start(dir, &arena_io, wake)
+                        .map_err(io("starting the spill workers"))?,
+                )
+            }
             None => None,
         };
         let mut signals = signals;
@@ -163,6 +174,7 @@ impl EventLoop {
                 subscriber_queue_cap: config.subscriber_queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
+                drain_timeout: config.drain_timeout,
             },
             doomed: Vec::new(),
             max_clients: config.max_clients.max(1),
@@ -173,6 +185,7 @@ impl EventLoop {
             subscribers: BTreeSet::new(),
             peer_log: PeerLog::default(),
             disk,
+            observer: Observer::new(),
         })
     }
 
@@ -202,8 +215,12 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    // A shutdown, or the spill workers' reports.
-                    WAKER => self.take_disk_reports(),
+                    // A shutdown, the spill workers' reports, or the
+                    // metrics endpoint asking for a snapshot.
+                    WAKER => {
+                        self.take_disk_reports();
+                        self.answer_snapshot_requests();
+                    }
                     SIGNALS => stop |= self.take_signals(),
                     token => match Watched::owner_of(token) {
                         Some(q) => self.on_peer_exit(q),
@@ -227,12 +244,13 @@ impl EventLoop {
             self.poll_peer_exits(now);
             self.resume_accepting(now);
         };
+        let result = result.and_then(|()| self.drain());
         self.shutdown.detach();
         self.stop_disk();
         result
     }
 
-    fn take_signals(&mut self) -> bool {
+    pub(super) fn take_signals(&mut self) -> bool {
         let Some(signals) = self.signals.as_mut() else {
             return false;
         };

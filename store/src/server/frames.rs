@@ -92,6 +92,8 @@ impl EventLoop {
                     conn.awaiting_subscriber_fd = true;
                 }
                 request => {
+                    let started = Instant::now();
+                    let kind = request.message_type();
                     // `request` borrows the input buffer: hand it to the core
                     // before the frame's bytes are released. A deferred one
                     // keeps its bytes, to be handed in again.
@@ -107,8 +109,10 @@ impl EventLoop {
                     }
                     self.perform(out);
                     if deferred {
+                        // Timed once, when handed in for the last time.
                         return Step::Blocked;
                     }
+                    self.observer.latencies.record(kind, started.elapsed());
                     if let Err(v) = result {
                         self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
                         return Step::Gone;
@@ -121,9 +125,12 @@ impl EventLoop {
     /// Hands one request that borrows nothing to the core and performs the
     /// outcome; a violation drops the connection.
     fn handle_request(&mut self, id: ClientId, request: Request<'_>) {
+        let started = Instant::now();
+        let kind = request.message_type();
         let mut out = Outcome::default();
         let result = self.store.handle(id, request, &Clock::system(), &mut out);
         self.perform(out);
+        self.observer.latencies.record(kind, started.elapsed());
         if let Err(v) = result {
             self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
         }

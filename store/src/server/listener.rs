@@ -32,6 +32,10 @@ pub enum ListenError {
     /// Something that is not a socket sits at the path; it is left alone.
     #[error("{} exists and is not a socket; refusing to replace it", .0.display())]
     NotASocket(PathBuf),
+    /// The socket a service manager passed (`LISTEN_FDS`) cannot be
+    /// served as the store's socket.
+    #[error("the socket passed in LISTEN_FDS {0}")]
+    Passed(String),
     /// A system call failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -76,7 +80,9 @@ impl PeerPolicy {
 pub struct Listener {
     inner: UnixListener,
     path: PathBuf,
-    identity: (u64, u64),
+    /// Device and inode of the socket file we created; `None` for a socket
+    /// a service manager passed us (its file is the manager's).
+    identity: Option<(u64, u64)>,
     policy: PeerPolicy,
     /// A descriptor held back so that a client can still be accepted (and
     /// closed) when the process has none left: see [`Listener::refuse`].
@@ -143,10 +149,50 @@ impl Listener {
         Ok(Listener {
             inner,
             path: path.to_path_buf(),
-            identity: (meta.dev(), meta.ino()),
+            identity: Some((meta.dev(), meta.ino())),
             policy,
             spare: open_spare(),
         })
+    }
+
+    /// Serves a listening socket a service manager bound (socket
+    /// activation): its path, mode and lifetime stay the manager's.
+    pub fn adopt(
+        socket: std::os::unix::net::UnixListener,
+        path: &Path,
+        policy: PeerPolicy,
+    ) -> Result<Listener, ListenError> {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| io_err("making non-blocking the passed socket of", path, e))?;
+        Ok(Listener {
+            inner: UnixListener::from_std(socket),
+            path: path.to_path_buf(),
+            identity: None,
+            policy,
+            spare: open_spare(),
+        })
+    }
+
+    /// Stops taking connections, for good: deregisters the socket and, if
+    /// the store created it, removes its file and refuses further connects
+    /// at once. A socket passed by a service manager stays as it is: new
+    /// clients wait in its backlog for the next start.
+    pub fn stop_accepting(&mut self, registry: &mio::Registry) {
+        let _ = registry.deregister(&mut self.inner);
+        if self.identity.is_some() {
+            self.remove_file_if_ours();
+            let _ = socket::shutdown(self.inner.as_raw_fd(), socket::Shutdown::Read);
+        }
+    }
+
+    fn remove_file_if_ours(&mut self) {
+        if let (Some(identity), Ok(meta)) = (self.identity, std::fs::symlink_metadata(&self.path)) {
+            if (meta.dev(), meta.ino()) == identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+        self.identity = None;
     }
 
     /// The mio source to register.
@@ -284,11 +330,7 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 impl Drop for Listener {
     fn drop(&mut self) {
         // Only remove the file if it is still the socket we bound.
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if (meta.dev(), meta.ino()) == self.identity {
-                let _ = std::fs::remove_file(&self.path);
-            }
-        }
+        self.remove_file_if_ours();
     }
 }
 

@@ -7,11 +7,13 @@ mod admission;
 mod budget;
 mod connection;
 mod disk;
+mod drain;
 mod effects;
 mod event_loop;
 mod frames;
 mod input;
 pub mod listener;
+mod observe;
 mod output;
 mod peer_exit;
 mod peer_log;
@@ -19,6 +21,7 @@ mod quarantine;
 mod shutdown;
 mod slices;
 mod subscriber;
+mod systemd;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +36,9 @@ use crate::arena::{Arena, ArenaError, SEGMENT_ID};
 use crate::config::ServerConfig;
 use crate::core::{Store, StoreConfig};
 use crate::disk::{default_limit, SpillDir, SpillDirError};
+use crate::metrics::{MetricsError, MetricsServer};
 use listener::{ListenError, Listener, PeerPolicy};
+use systemd::NotifyState;
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,9 @@ pub enum ServerError {
     /// The spill directory cannot be used.
     #[error("cannot spill: {0}")]
     Spill(#[from] SpillDirError),
+    /// The metrics endpoint could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// The poller, the signal handlers or the registrations failed.
     #[error("{op} failed: {source}")]
     Io {
@@ -82,9 +90,17 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     } else {
         None
     };
+    // A socket passed by a service manager is ours to serve, not a rival.
+    let activated = if config.systemd {
+        systemd::activated_socket(&config.socket_path)?
+    } else {
+        None
+    };
     // Cheap checks first: do not build a large arena to then find a live
     // store (or a spill directory another store uses).
-    listener::ensure_not_served(&config.socket_path)?;
+    if activated.is_none() {
+        listener::ensure_not_served(&config.socket_path)?;
+    }
     let spill_dir = match &config.spill_dir {
         Some(path) => Some(Arc::new(SpillDir::open(path)?)),
         None => None,
@@ -120,10 +136,33 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     let spill = spill_dir.map(|dir| (dir, mapping.io()));
     let store = Store::new(store_config, Box::new(mapping));
     let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());
-    let listener = Listener::bind(&config.socket_path, policy)?;
+    let listener = match activated {
+        Some(socket) => {
+            tracing::info!(socket = %config.socket_path.display(), "serving the socket passed by the service manager");
+            Listener::adopt(socket, &config.socket_path, policy)?
+        }
+        None => Listener::bind(&config.socket_path, policy)?,
+    };
     tracing::info!(socket = %config.socket_path.display(), "listening");
+    let waker = shutdown.clone();
     let mut event_loop =
         event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals, spill)?;
+    let _metrics = match config.metrics_listen {
+        Some(addr) => {
+            let (server, requests) = MetricsServer::start(addr, Box::new(move || waker.wake()))?;
+            event_loop.observer.attach(requests);
+            Some(server)
+        }
+        None => None,
+    };
+    if config.systemd {
+        event_loop.observer.systemd = true;
+        let status = format!(
+            "STATUS=accepting connections on {}",
+            config.socket_path.display()
+        );
+        systemd::notify(&[NotifyState::Ready, NotifyState::Custom(&status)]);
+    }
     let result = event_loop.run();
     tracing::info!("store stopped");
     result

@@ -8,7 +8,7 @@ use mio::{Registry, Token, Waker};
 #[derive(Debug, Default)]
 struct Inner {
     stop: AtomicBool,
-    waker: Mutex<Option<Arc<Waker>>>,
+    waker: Mutex<Option<Waker>>,
 }
 
 /// Stops [`run`](super::run): clone it, hand one copy to `run`, call
@@ -28,6 +28,12 @@ impl Shutdown {
     /// Asks the loop to stop, and wakes it.
     pub fn trigger(&self) {
         self.inner.stop.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Wakes the loop without asking it to stop (the metrics endpoint asks
+    /// for a snapshot this way: a poller has only one waker).
+    pub(crate) fn wake(&self) {
         let guard = self
             .inner
             .waker
@@ -46,16 +52,14 @@ impl Shutdown {
     }
 
     /// Connects the handle to a poller: `trigger` then wakes it with `token`.
-    /// Returns the poller's one waker (mio allows one per poller), which
-    /// the spill workers share.
-    pub(crate) fn attach(&self, registry: &Registry, token: Token) -> std::io::Result<Arc<Waker>> {
-        let waker = Arc::new(Waker::new(registry, token)?);
+    pub(crate) fn attach(&self, registry: &Registry, token: Token) -> std::io::Result<()> {
+        let waker = Waker::new(registry, token)?;
         *self
             .inner
             .waker
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&waker));
-        Ok(waker)
+            .unwrap_or_else(PoisonError::into_inner) = Some(waker);
+        Ok(())
     }
 
     /// Forgets the poller (the loop is over).

@@ -8,6 +8,7 @@ mod pyarrow;
 mod quarantine;
 mod space;
 mod spilling;
+mod stats;
 mod waiting;
 
 const A: u64 = 1;

@@ -247,6 +247,17 @@ impl SpillBook {
             .is_some_and(|limit| self.disk_bytes.saturating_add(size) <= limit)
     }
 
+    /// Bytes of extents allocated but holding no sealed object in memory:
+    /// those being restored, and those of deleted objects whose write or
+    /// read is still under way (O(disk work under way), for Stats).
+    pub fn reserved_not_sealed(&self) -> u64 {
+        self.jobs
+            .values()
+            .filter(|j| j.slot.is_none() || j.direction == Direction::Read)
+            .map(|j| j.size)
+            .sum()
+    }
+
     /// Whether writes are under way.
     pub fn writing(&self) -> bool {
         self.stats.spills_in_flight > 0
