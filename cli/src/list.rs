@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 use plasma_client::ObjectInfo;
+use plasma_protocol::Residence;
 use serde::Serialize;
 
 use crate::format::{bytes, count, hex, seconds};
@@ -48,14 +49,20 @@ pub enum StateFilter {
     Held,
     /// Sealed, held by nobody: the store may evict it.
     Evictable,
+    /// Spilled to disk (`--spill-dir`), or on its way to or from it.
+    Spilled,
 }
 
-/// An object's state as `list` names it.
+/// An object's state as `list` names it (a store that spills says where
+/// a sealed object's bytes are).
 fn state_of(o: &ObjectInfo) -> &'static str {
-    match (o.digest.is_some(), o.ref_count > 0) {
-        (false, _) => "created",
-        (true, true) => "held",
-        (true, false) => "evictable",
+    match (o.digest.is_some(), o.residence, o.ref_count > 0) {
+        (false, ..) => "created",
+        (true, Residence::Disk, _) => "spilled",
+        (true, Residence::Spilling, _) => "spilling",
+        (true, Residence::Restoring, _) => "restoring",
+        (true, _, true) => "held",
+        (true, _, false) => "evictable",
     }
 }
 
@@ -66,6 +73,7 @@ fn matches(filter: StateFilter, o: &ObjectInfo) -> bool {
         StateFilter::Sealed => state != "created",
         StateFilter::Held => state == "held",
         StateFilter::Evictable => state == "evictable",
+        StateFilter::Spilled => o.residence != Residence::Memory,
     }
 }
 
@@ -205,5 +213,29 @@ mod tests {
         assert_eq!(ids(&v), vec![1, 4]);
         let (v, _) = select(all, &args(None, Some(StateFilter::Created), None));
         assert_eq!(ids(&v), vec![3]);
+    }
+
+    #[test]
+    fn spilled_objects_have_states_of_their_own() {
+        let at = |residence, holders| ObjectInfo {
+            residence,
+            ..obj(1, 10, holders, 0, true)
+        };
+        assert_eq!(state_of(&at(Residence::Disk, 0)), "spilled");
+        assert_eq!(state_of(&at(Residence::Spilling, 1)), "spilling");
+        assert_eq!(state_of(&at(Residence::Restoring, 0)), "restoring");
+        assert_eq!(state_of(&at(Residence::Memory, 0)), "evictable");
+        let all = vec![at(Residence::Memory, 0), at(Residence::Disk, 0)];
+        let args = ListArgs {
+            sort: None,
+            state: Some(StateFilter::Spilled),
+            limit: None,
+        };
+        assert_eq!(select(all.clone(), &args).0.len(), 1);
+        let sealed = ListArgs {
+            state: Some(StateFilter::Sealed),
+            ..args
+        };
+        assert_eq!(select(all, &sealed).0.len(), 2);
     }
 }
