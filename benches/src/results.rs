@@ -99,6 +99,10 @@ pub struct Contender {
     pub store_cpu_us_per_op: Option<Summary>,
     /// Client CPU µs per operation, summarized.
     pub client_cpu_us_per_op: Option<Summary>,
+    /// Store sleeps (voluntary context switches) per operation, when counted.
+    pub store_sleeps_per_op: Option<Summary>,
+    /// Client sleeps per operation, when counted.
+    pub client_sleeps_per_op: Option<Summary>,
     /// The raw measurements.
     pub samples: Vec<Sample>,
 }
@@ -129,6 +133,10 @@ impl Contender {
             let v: Vec<f64> = samples.iter().filter(|s| s.ops > 0).map(f).collect();
             Summary::of(&v)
         };
+        let counted = |f: fn(&Sample) -> Option<f64>| {
+            let v: Vec<f64> = samples.iter().filter(|s| s.ops > 0).filter_map(f).collect();
+            Summary::of(&v)
+        };
         Ok(Contender {
             store,
             client,
@@ -136,6 +144,8 @@ impl Contender {
             summary,
             store_cpu_us_per_op: per_op(Sample::store_cpu_us_per_op),
             client_cpu_us_per_op: per_op(Sample::client_cpu_us_per_op),
+            store_sleeps_per_op: counted(Sample::store_sleeps_per_op),
+            client_sleeps_per_op: counted(Sample::client_sleeps_per_op),
             samples,
         })
     }
@@ -154,6 +164,15 @@ impl Contender {
                 unit.format(s.max),
                 unit.symbol()
             )
+        }
+    }
+
+    /// Median store + client sleeps per operation, when counted.
+    pub fn sleeps_cell(&self) -> String {
+        match (&self.store_sleeps_per_op, &self.client_sleeps_per_op) {
+            (Some(s), Some(c)) => format!("{:.2} + {:.2}", s.median, c.median),
+            (Some(s), None) => format!("{:.2} + –", s.median),
+            _ => "–".into(),
         }
     }
 

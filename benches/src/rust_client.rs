@@ -184,7 +184,11 @@ fn get(
 fn measure(store: &Daemon, timed: impl FnOnce() -> Result<(u64, Duration)>) -> Result<Sample> {
     let store0 = store.cpu_secs()?;
     let me0 = procfs::thread_cpu_secs()?;
+    let store_sw0 = store.switches()?;
+    let me_sw0 = procfs::thread_switches()?;
     let (ops, elapsed) = timed()?;
+    let me_sw1 = procfs::thread_switches()?;
+    let store_sw1 = store.switches()?;
     let me1 = procfs::thread_cpu_secs()?;
     let store1 = store.cpu_secs()?;
     Ok(Sample {
@@ -192,5 +196,7 @@ fn measure(store: &Daemon, timed: impl FnOnce() -> Result<(u64, Duration)>) -> R
         secs: elapsed.as_secs_f64(),
         store_cpu_secs: store1 - store0,
         client_cpu_secs: me1 - me0,
+        store_switches: Some(store_sw1 - store_sw0),
+        client_switches: Some(me_sw1 - me_sw0),
     })
 }

@@ -26,7 +26,7 @@ use crate::error::{client, io, BenchError, Result};
 use crate::plan::count_label;
 use crate::procfs;
 use crate::results::{ClientKind, Contender, Row, Target, Unit};
-use crate::sample::Sample;
+use crate::sample::{Sample, Switches};
 
 /// Pause between two seals of the latency measurement: long enough for
 /// every process to go idle, as a producer that seals now and then does.
@@ -194,6 +194,8 @@ struct Meter {
     t0: Instant,
     cpu0: f64,
     store0: f64,
+    switches0: Switches,
+    store_switches0: Switches,
 }
 
 impl Meter {
@@ -201,6 +203,8 @@ impl Meter {
         Ok(Meter {
             cpu0: procfs::thread_cpu_secs()?,
             store0: store.cpu_secs()?,
+            switches0: procfs::thread_switches()?,
+            store_switches0: store.switches()?,
             t0: Instant::now(),
         })
     }
@@ -212,6 +216,8 @@ impl Meter {
             secs: self.t0.elapsed().as_secs_f64(),
             store_cpu_secs: store.cpu_secs()? - self.store0,
             client_cpu_secs: procfs::thread_cpu_secs()? - self.cpu0,
+            store_switches: Some(store.switches()? - self.store_switches0),
+            client_switches: Some(procfs::thread_switches()? - self.switches0),
         })
     }
 }
