@@ -6,6 +6,7 @@
 //! module that moves file descriptors with `SCM_RIGHTS`.
 
 mod codec;
+pub mod direct;
 pub mod fd;
 mod frame;
 mod id;
