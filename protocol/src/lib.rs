@@ -16,6 +16,7 @@ pub use codec::{decode_notification, decode_reply, decode_request, DecodeError, 
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
-    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, DIGEST_LEN,
-    EXTENSIONS_MARKER,
+    capabilities, Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request,
+    CAPABILITY_AWAIT, CAPABILITY_DIRECT, DIGEST_LEN, EXTENSIONS_MARKER, EXTENSIONS_PREFIX,
+    PUT_HOLD_BY_SOCKET,
 };

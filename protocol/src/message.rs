@@ -13,11 +13,39 @@ pub const DIGEST_LEN: usize = 8;
 /// and echoes it.
 pub type Digest = [u8; DIGEST_LEN];
 
-/// The line a store that serves [`MessageType::EXTENSIONS`] ends its
-/// GetDebugString text with. A client asks for the text (which every Plasma
-/// 11 store answers) before it sends any of our types, which would make the
+/// How the line starts that a store serving [`MessageType::EXTENSIONS`]
+/// ends its GetDebugString text with; the capabilities it serves follow,
+/// separated by spaces. A client asks for the text (which every Plasma 11
+/// store answers) before it sends any of our types, which would make the
 /// real store abort.
-pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await";
+pub const EXTENSIONS_PREFIX: &str = "plasma-store extensions:";
+
+/// The capability of AwaitRequest, ObjectReady, UnawaitRequest/Reply.
+pub const CAPABILITY_AWAIT: &str = "await";
+
+/// The capability of Attach, Put and HoldsChanged: direct gets from the
+/// shared directory and one-round-trip puts (docs/design.md, "Fewer
+/// hand-overs").
+pub const CAPABILITY_DIRECT: &str = "direct";
+
+/// The whole extensions line of this store.
+pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await direct";
+
+/// The capabilities a GetDebugString text announces (none for Plasma 11).
+///
+/// ```
+/// use plasma_protocol::capabilities;
+/// let caps = capabilities("allocated bytes: 0\nplasma-store extensions: await direct");
+/// assert_eq!(caps, vec!["await", "direct"]);
+/// assert!(capabilities("allocated bytes: 0").is_empty());
+/// ```
+pub fn capabilities(debug_text: &str) -> Vec<&str> {
+    debug_text
+        .lines()
+        .filter_map(|l| l.strip_prefix(EXTENSIONS_PREFIX))
+        .flat_map(str::split_whitespace)
+        .collect()
+}
 
 /// Message type numbers carried in the frame header (protocol.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +96,16 @@ pub enum MessageType {
     UnawaitRequest = 66,
     /// Ours: the registrations UnawaitRequest removed.
     UnawaitReply = 67,
+    /// Ours (`direct`): give this connection a hold table and the directory.
+    AttachRequest = 70,
+    /// Ours: the answer to AttachRequest; the segment fds follow it.
+    AttachReply = 71,
+    /// Ours (`direct`): create, seal and hold an object sent inline.
+    PutRequest = 72,
+    /// Ours: the answer to PutRequest.
+    PutReply = 73,
+    /// Ours (`direct`): read my release log (no reply).
+    HoldsChanged = 74,
 }
 
 impl MessageType {
@@ -114,11 +152,16 @@ impl MessageType {
     /// This project's additions to Plasma 11's protocol (docs/design.md,
     /// "Our protocol additions"): new types only, numbered from 64 so they
     /// can never collide with Plasma's.
-    pub const EXTENSIONS: [MessageType; 4] = [
+    pub const EXTENSIONS: [MessageType; 9] = [
         Self::AwaitRequest,
         Self::ObjectReady,
         Self::UnawaitRequest,
         Self::UnawaitReply,
+        Self::AttachRequest,
+        Self::AttachReply,
+        Self::PutRequest,
+        Self::PutReply,
+        Self::HoldsChanged,
     ];
 
     /// The type with this wire number, if there is one.
@@ -302,6 +345,52 @@ pub enum Request<'a> {
     Unawait {
         ids: Vec<ObjectId>,
     },
+    /// Ours (`direct`): give this connection a hold table; answered with
+    /// [`Reply::Attach`] and the segment fds.
+    Attach,
+    /// Ours (`direct`): CreateAndSeal, then a hold for the sender in
+    /// `slot` of its hold table ([`PUT_HOLD_BY_SOCKET`]: an ordinary hold
+    /// through the connection); answered with [`Reply::Put`].
+    Put {
+        id: ObjectId,
+        evict_if_full: bool,
+        data: &'a [u8],
+        metadata: &'a [u8],
+        digest: Digest,
+        slot: u32,
+    },
+    /// Ours (`direct`): the sender's release log has news. No reply.
+    HoldsChanged,
+}
+
+/// The `slot` of a PutRequest that asks for a hold through the connection
+/// instead of the hold table.
+pub const PUT_HOLD_BY_SOCKET: u32 = u32::MAX;
+
+/// How a PutReply's object is held for the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum PutHold {
+    /// Not created (the error says why).
+    #[default]
+    None = 0,
+    /// Through the slot the request named.
+    Slot = 1,
+    /// Through the connection, as after a Create: release it with a
+    /// ReleaseRequest.
+    Socket = 2,
+}
+
+impl PutHold {
+    /// The kind with this wire value.
+    pub fn from_u8(n: u8) -> Option<PutHold> {
+        Some(match n {
+            0 => PutHold::None,
+            1 => PutHold::Slot,
+            2 => PutHold::Socket,
+            _ => return None,
+        })
+    }
 }
 
 impl Request<'_> {
@@ -327,6 +416,9 @@ impl Request<'_> {
             Request::RefreshLru { .. } => MessageType::RefreshLruRequest,
             Request::Await { .. } => MessageType::AwaitRequest,
             Request::Unawait { .. } => MessageType::UnawaitRequest,
+            Request::Attach => MessageType::AttachRequest,
+            Request::Put { .. } => MessageType::PutRequest,
+            Request::HoldsChanged => MessageType::HoldsChanged,
         }
     }
 
@@ -338,6 +430,7 @@ impl Request<'_> {
                 | Request::Subscribe
                 | Request::Disconnect
                 | Request::Await { .. }
+                | Request::HoldsChanged
         )
     }
 }
@@ -416,6 +509,27 @@ pub enum Reply {
     Unawait {
         removed: Vec<ObjectId>,
     },
+    /// Ours (`direct`): the hold table and the directory follow as fd
+    /// messages (after the arena's, if new to the connection); `error` is
+    /// OutOfMemory when the store could not make a hold table.
+    Attach {
+        error: ErrorCode,
+        store_fd: i32,
+        mmap_size: i64,
+    },
+    /// Ours (`direct`): CreateReply's fields, plus the directory entry and
+    /// generation of the object and how it is held for the sender. The
+    /// arena fd follows if new to the connection.
+    Put {
+        id: ObjectId,
+        object: ObjectSpec,
+        error: ErrorCode,
+        store_fd: i32,
+        mmap_size: i64,
+        entry: u32,
+        gen: u64,
+        hold: PutHold,
+    },
 }
 
 impl Reply {
@@ -438,6 +552,8 @@ impl Reply {
             Reply::RefreshLru => MessageType::RefreshLruReply,
             Reply::ObjectReady { .. } => MessageType::ObjectReady,
             Reply::Unawait { .. } => MessageType::UnawaitReply,
+            Reply::Attach { .. } => MessageType::AttachReply,
+            Reply::Put { .. } => MessageType::PutReply,
         }
     }
 }
@@ -459,7 +575,7 @@ mod tests {
             assert_eq!(MessageType::from_i64(t.as_i64()), Some(t));
         }
         assert_eq!(MessageType::from_i64(63), None);
-        assert_eq!(MessageType::from_i64(68), None);
+        assert_eq!(MessageType::from_i64(75), None);
     }
 
     #[test]

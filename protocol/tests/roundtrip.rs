@@ -77,7 +77,7 @@ struct Parts {
     name: String,
 }
 
-const REQUEST_VARIANTS: u8 = 19;
+const REQUEST_VARIANTS: u8 = 22;
 
 fn parts() -> impl Strategy<Value = Parts> {
     (
@@ -162,7 +162,17 @@ fn request(p: &Parts) -> Request<'_> {
         15 => Request::DebugString,
         16 => Request::RefreshLru { ids: p.ids.clone() },
         17 => Request::Await { ids: p.ids.clone() },
-        _ => Request::Unawait { ids: p.ids.clone() },
+        18 => Request::Unawait { ids: p.ids.clone() },
+        19 => Request::Attach,
+        20 => Request::Put {
+            id,
+            evict_if_full: p.flag,
+            data: &p.data,
+            metadata: &p.metadata,
+            digest: p.digest,
+            slot: p.n32 as u32,
+        },
+        _ => Request::HoldsChanged,
     }
 }
 
@@ -215,6 +225,29 @@ fn reply() -> impl Strategy<Value = Reply> {
             }
         }),
         vec(id(), 0..5).prop_map(|removed| Reply::Unawait { removed }),
+        (error(), any::<i32>(), any::<i64>()).prop_map(|(error, store_fd, mmap_size)| {
+            Reply::Attach {
+                error,
+                store_fd,
+                mmap_size,
+            }
+        }),
+        (
+            (id(), spec(), error(), any::<i32>(), any::<i64>()),
+            (any::<u32>(), any::<u64>(), 0u8..3)
+        )
+            .prop_map(
+                |((id, object, error, store_fd, mmap_size), (entry, gen, hold))| Reply::Put {
+                    id,
+                    object,
+                    error,
+                    store_fd,
+                    mmap_size,
+                    entry,
+                    gen,
+                    hold: plasma_protocol::PutHold::from_u8(hold).unwrap(),
+                }
+            ),
     ]
 }
 
