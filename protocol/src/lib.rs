@@ -17,6 +17,5 @@ pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
     capabilities, Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request,
-    CAPABILITY_AWAIT, CAPABILITY_DIRECT, DIGEST_LEN, EXTENSIONS_MARKER, EXTENSIONS_PREFIX,
-    PUT_HOLD_BY_SOCKET,
+    CAPABILITY_AWAIT, CAPABILITY_DIRECT, DIGEST_LEN, EXTENSIONS_PREFIX, PUT_HOLD_BY_SOCKET,
 };

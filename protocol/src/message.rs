@@ -28,9 +28,6 @@ pub const CAPABILITY_AWAIT: &str = "await";
 /// hand-overs").
 pub const CAPABILITY_DIRECT: &str = "direct";
 
-/// The whole extensions line of this store.
-pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await direct";
-
 /// The capabilities a GetDebugString text announces (none for Plasma 11).
 ///
 /// ```

@@ -60,6 +60,12 @@ pub struct Args {
     #[arg(long = "spin-us", value_name = "US", default_value_t = DEFAULT_SPIN.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub spin_us: u64,
+    /// Objects the directory of our direct gets can publish at once (by
+    /// default one per 4 KiB of -m, at least 4,096 and at most 1,048,576;
+    /// 64 bytes of shared memory each); 0 turns direct gets and puts off.
+    #[arg(long = "direct-entries", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1 << 31))]
+    pub direct_entries: Option<u64>,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -78,6 +84,7 @@ impl Args {
         c.queue_cap = self.queue_cap;
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
+        c.direct_entries = self.direct_entries.and_then(|n| usize::try_from(n).ok());
         c.handle_signals = true;
         c
     }

@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub spin: Duration,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
+    /// Entries of the directory of our `direct` capability; `None` sizes
+    /// it from the capacity ([`ServerConfig::directory_entries`]), 0 turns
+    /// the capability off.
+    pub direct_entries: Option<usize>,
 }
 
 impl ServerConfig {
@@ -61,7 +65,18 @@ impl ServerConfig {
             frame_deadline: DEFAULT_FRAME_DEADLINE,
             spin: DEFAULT_SPIN,
             handle_signals: false,
+            direct_entries: None,
         }
+    }
+
+    /// Entries of the directory: as configured, else one per 4 KiB of
+    /// capacity between 4,096 and 1,048,576 (0: no directory).
+    pub fn directory_entries(&self) -> usize {
+        self.direct_entries.unwrap_or_else(|| {
+            usize::try_from(self.capacity / 4096)
+                .unwrap_or(usize::MAX)
+                .clamp(4096, 1 << 20)
+        })
     }
 
     /// What the arena's backing file must look like.

@@ -88,7 +88,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plasma_protocol::{
-    Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request, EXTENSIONS_MARKER,
+    capabilities, Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request, CAPABILITY_AWAIT,
 };
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -298,7 +298,7 @@ impl AsyncClient {
             )
             .await?;
             let offers = matches!(&reply, Reply::DebugString { text }
-                if text.lines().any(|l| l == EXTENSIONS_MARKER));
+                if capabilities(text).contains(&CAPABILITY_AWAIT));
             if offers {
                 let _ = commands.send(Command::UsePushes);
             }

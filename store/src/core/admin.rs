@@ -17,8 +17,25 @@ impl Store {
     }
 
     /// List (§10.11): every entry, in table order.
+    ///
+    /// A connection counts as a holder if it holds the object through its
+    /// socket or through a slot of its hold table (logs read and pinned
+    /// objects re-checked first).
     pub(super) fn list(&mut self, client: ClientId, out: &mut Outcome) {
-        let objects = self.table.iter().map(|(_, e)| e.list_info()).collect();
+        self.sync_holds(out);
+        let slot_holders = self.slot_holders();
+        let objects = self
+            .table
+            .iter()
+            .map(|(slot, e)| {
+                let mut info = e.list_info();
+                if let Some(n) = slot_holders.get(&slot) {
+                    let n = i32::try_from(*n).unwrap_or(i32::MAX);
+                    info.ref_count = info.ref_count.saturating_add(n);
+                }
+                info
+            })
+            .collect();
         out.reply(client, Reply::List { objects });
     }
 

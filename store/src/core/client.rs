@@ -81,13 +81,16 @@ impl Store {
     /// ObjectExists).
     pub(super) fn on_unreferenced(&mut self, slot: u32, out: &mut Outcome) {
         let e = self.table.get(slot);
-        if e.state != State::Sealed || e.ref_count != 0 {
+        if e.state != State::Sealed || e.ref_count != 0 || self.direct.is_pinned(slot) {
+            // A pinned object waits for its last slot instead.
             return;
         }
         if e.delete_pending {
             let id = e.id;
-            self.remove_object(slot);
-            self.notify_deletion(id, out);
+            if self.may_free(slot) {
+                self.remove_object(slot);
+                self.notify_deletion(id, out);
+            }
         } else if e.list == ListTag::None {
             self.global_lru.push_back(&mut self.table, slot);
         }

@@ -107,7 +107,13 @@ impl Store {
         // Our own last line: clients look for it before using our
         // additions (free-format text; nothing in Plasma parses it).
         text.push('\n');
-        text.push_str(plasma_protocol::EXTENSIONS_MARKER);
+        text.push_str(plasma_protocol::EXTENSIONS_PREFIX);
+        text.push(' ');
+        text.push_str(plasma_protocol::CAPABILITY_AWAIT);
+        if self.direct_enabled() {
+            text.push(' ');
+            text.push_str(plasma_protocol::CAPABILITY_DIRECT);
+        }
         text
     }
 }

@@ -66,15 +66,17 @@ impl Store {
                 }
                 ListTag::None => {
                     // Sealed and unheld objects are always evictable, unless
-                    // a quota owns them.
+                    // a quota owns them or a hold-table slot pinned them.
                     assert!(
-                        !(e.state == State::Sealed && e.ref_count == 0),
+                        !(e.state == State::Sealed
+                            && e.ref_count == 0
+                            && !self.direct.is_pinned(slot)),
                         "sealed unheld object {:?} outside every list",
                         e.id
                     );
                 }
             }
-            if e.state == State::Sealed && e.ref_count == 0 {
+            if e.state == State::Sealed && e.ref_count == 0 && !self.direct.is_pinned(slot) {
                 assert!(!e.delete_pending, "pending delete not performed");
             }
         }
@@ -83,6 +85,7 @@ impl Store {
             "allocated != Σ resident sizes"
         );
         assert!(self.allocated <= self.config.capacity, "over budget");
+        self.check_direct();
         assert_eq!(self.global_lru.len(), global_members);
         let walked: Vec<u32> = self.global_lru.slots(&self.table).collect();
         assert_eq!(walked.len(), global_members);

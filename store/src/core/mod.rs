@@ -34,6 +34,7 @@ mod clock;
 mod create;
 mod debug;
 mod delete;
+mod direct;
 mod get;
 mod index;
 mod lru;
@@ -57,10 +58,12 @@ use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
 pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
+pub use direct::{HeapWords, SharedWords, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
 pub use memory::{ArenaMemory, VecMemory};
 
 use awaits::Awaits;
 use client::ClientState;
+use direct::Direct;
 use lru::LruList;
 use table::{ListTag, ObjectTable};
 
@@ -169,6 +172,13 @@ pub enum Violation {
     /// More Await registrations than one client may hold.
     #[error("more than {0} objects awaited by one client")]
     TooManyAwaited(usize),
+    /// A second AttachRequest on one connection.
+    #[error("second attach request on one connection")]
+    SecondAttach,
+    /// A PutRequest naming a slot its sender's hold table does not have
+    /// (or a slot at all, without a hold table).
+    #[error("put request names hold slot {0}, which the sender's hold table does not have")]
+    BadPutSlot(u32),
 }
 
 /// The object store: table, allocator, LRU, clients, pending gets.
@@ -194,6 +204,8 @@ pub struct Store {
     external: HashMap<u32, Box<[u8]>>,
     /// Await registrations (our addition).
     awaits: Awaits,
+    /// The directory and hold tables (our `direct` addition).
+    direct: Direct,
 }
 
 impl Store {
@@ -217,6 +229,7 @@ impl Store {
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
             awaits: Awaits::default(),
+            direct: Direct::default(),
         }
     }
 
@@ -316,6 +329,25 @@ impl Store {
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
+            Request::Attach => self.attach(client, out)?,
+            Request::Put {
+                id,
+                evict_if_full,
+                data,
+                metadata,
+                digest,
+                slot,
+            } => {
+                let object = direct::PutObject {
+                    id,
+                    data,
+                    metadata,
+                    digest,
+                    evict: evict_if_full,
+                };
+                self.put(client, object, slot, clock, out)?;
+            }
+            Request::HoldsChanged => self.holds_changed(client, out),
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())
@@ -328,6 +360,7 @@ impl Store {
     pub fn disconnect(&mut self, client: ClientId, out: &mut Outcome) {
         self.drop_awaits(client);
         self.disconnect_client(client, out);
+        self.detach(client, out);
     }
 
     /// Number of ids `client` awaits (our Await addition).

@@ -20,12 +20,14 @@ impl Store {
     pub(super) fn reserve(&mut self, size: u64, evict: bool, out: &mut Outcome) -> Option<Extent> {
         let cap = self.config.capacity;
         let total = self.allocated.saturating_add(size);
+        let mut synced = false;
         if total > cap {
             if !evict {
                 return None;
             }
             let need = total - cap;
             let target = need.max(cap / 5);
+            synced = true; // evict_global reads the hold tables first
             if self.evict_global(target, out) < need {
                 return None;
             }
@@ -38,9 +40,14 @@ impl Store {
             if !evict {
                 return None;
             }
+            if !std::mem::replace(&mut synced, true) {
+                self.sync_holds(out);
+            }
             let victim = self.global_lru.front()?;
-            self.count_global_eviction(victim);
-            self.evict_object(victim, out);
+            if self.may_free(victim) {
+                self.count_global_eviction(victim);
+                self.evict_freeable(victim, out);
+            }
         }
     }
 
@@ -48,15 +55,34 @@ impl Store {
     /// data+metadata bytes reach `target` or the LRU is empty (§10.12:
     /// zero-size objects go along the way without counting). Returns the
     /// bytes evicted.
+    ///
+    /// Victims are taken in batches, each enough to reach the target:
+    /// published ones are retired and the hold tables scanned once per
+    /// batch; those a slot holds are pinned, not evicted, and the next
+    /// batch makes up for them.
     pub(super) fn evict_global(&mut self, target: u64, out: &mut Outcome) -> u64 {
+        self.sync_holds(out);
         let mut evicted = 0u64;
         let mut pending = PendingFree::default();
+        let mut batch = Vec::new();
         while evicted < target {
-            let Some(victim) = self.global_lru.front() else {
+            batch.clear();
+            let mut bytes = 0u64;
+            for slot in self.global_lru.slots(&self.table) {
+                if evicted.saturating_add(bytes) >= target {
+                    break;
+                }
+                batch.push(slot);
+                bytes = bytes.saturating_add(self.table.get(slot).size());
+            }
+            if batch.is_empty() {
                 break;
-            };
-            evicted = evicted.saturating_add(self.count_global_eviction(victim));
-            self.evict_into(victim, &mut pending, out);
+            }
+            self.take_unheld(&mut batch);
+            for &victim in &batch {
+                evicted = evicted.saturating_add(self.count_global_eviction(victim));
+                self.evict_into(victim, &mut pending, out);
+            }
         }
         self.allocator.flush(pending);
         evicted
@@ -71,7 +97,17 @@ impl Store {
 
     /// Evicts one sealed, unheld object: with an external store it moves
     /// aside silently (§10.15), otherwise it is deleted with a notification.
-    pub(super) fn evict_object(&mut self, slot: u32, out: &mut Outcome) {
+    /// False if a hold-table slot holds it: it is pinned instead.
+    pub(super) fn evict_object(&mut self, slot: u32, out: &mut Outcome) -> bool {
+        if !self.may_free(slot) {
+            return false;
+        }
+        self.evict_freeable(slot, out);
+        true
+    }
+
+    /// [`Store::evict_object`] of an object `take_unheld` let through.
+    fn evict_freeable(&mut self, slot: u32, out: &mut Outcome) {
         let mut pending = PendingFree::default();
         self.evict_into(slot, &mut pending, out);
         self.allocator.flush(pending);
@@ -82,6 +118,7 @@ impl Store {
     /// bucket is left for the reuse of its slot to clear: an eviction costs
     /// no index probe, which in a large index is a cache miss each.
     fn evict_into(&mut self, slot: u32, pending: &mut PendingFree, out: &mut Outcome) {
+        self.assert_unpublished(slot);
         if self.config.external_store {
             self.move_out(slot);
             return;
@@ -133,6 +170,7 @@ impl Store {
         e.digest = [0; 8];
         e.create_time = unix_secs;
         e.construct_duration = 0;
+        self.publish(slot);
         true
     }
 
@@ -157,6 +195,7 @@ impl Store {
     /// Erases an object nobody holds: unlinks it, frees its memory or its
     /// external bytes, forgets it. No notification.
     pub(super) fn remove_object(&mut self, slot: u32) {
+        self.assert_unpublished(slot);
         self.unlink(slot);
         let e = self.table.get(slot);
         debug_assert_eq!(e.ref_count, 0, "removing a held object");

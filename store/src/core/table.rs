@@ -173,6 +173,11 @@ impl ObjectTable {
         self.index.len() - self.stale_count
     }
 
+    /// Number of slots, live or vacant (every slot below it can be read).
+    pub fn slots(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The slot of `id`.
     pub fn find(&self, id: &ObjectId) -> Option<u32> {
         let entries = &self.entries;

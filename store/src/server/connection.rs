@@ -35,6 +35,8 @@ pub struct Connection {
     pub doomed: bool,
     /// Registered for writable events (only while output waits).
     pub write_interest: bool,
+    /// This connection's hold table (our `direct` capability), once made.
+    pub holds: Option<std::os::fd::OwnedFd>,
 }
 
 impl Connection {
@@ -52,6 +54,7 @@ impl Connection {
             partial: None,
             doomed: false,
             write_interest: false,
+            holds: None,
         }
     }
 

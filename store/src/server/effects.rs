@@ -8,9 +8,10 @@ use mio::unix::SourceFd;
 use mio::Interest;
 
 use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventLoop};
+use super::output::{Segment, SegmentFds};
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
-use crate::core::{Audience, ClientId, Effect, Outcome};
+use crate::core::{Audience, ClientId, Effect, Outcome, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
 
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
@@ -31,10 +32,15 @@ impl EventLoop {
                     conn.output
                         .push_bytes(|buf| encoder.encode_reply(&reply, buf));
                     for segment in fds {
-                        if segment == SEGMENT_ID {
-                            conn.output.push_arena_fd();
-                        } else {
-                            tracing::error!(client = to, segment, "reply names an unknown segment");
+                        match segment {
+                            SEGMENT_ID => conn.output.push_fd(Segment::Arena),
+                            DIRECTORY_SEGMENT => conn.output.push_fd(Segment::Directory),
+                            HOLDS_SEGMENT => conn.output.push_fd(Segment::Holds),
+                            _ => tracing::error!(
+                                client = to,
+                                segment,
+                                "reply names an unknown segment"
+                            ),
                         }
                     }
                 }
@@ -86,7 +92,12 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let result = conn.output.flush(conn.stream.as_fd(), self.arena.fd());
+        let fds = SegmentFds {
+            arena: self.arena.fd(),
+            directory: self.directory.as_ref().map(|d| d.as_fd()),
+            holds: conn.holds.as_ref().map(|h| h.as_fd()),
+        };
+        let result = conn.output.flush(conn.stream.as_fd(), fds);
         let waiting = conn.output.queued() > 0;
         let stale = unread_old_output(before, conn.output.queued());
         let problem = match result {

@@ -78,6 +78,8 @@ pub(super) struct EventLoop {
     pub(super) limits: Limits,
     /// Connections to drop once the current step is over, with the reason.
     pub(super) doomed: Vec<(ClientId, DropReason)>,
+    /// The directory's descriptor, when the store offers `direct`.
+    pub(super) directory: Option<std::os::fd::OwnedFd>,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -130,6 +132,7 @@ impl EventLoop {
                 spin: config.spin,
             },
             doomed: Vec::new(),
+            directory: None,
         })
     }
 

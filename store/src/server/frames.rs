@@ -87,6 +87,11 @@ impl EventLoop {
                     conn.input.consume(used);
                     conn.awaiting_subscriber_fd = true;
                 }
+                Request::Attach => {
+                    conn.input.consume(used);
+                    self.make_hold_table(id);
+                    self.handle_request(id, Request::Attach);
+                }
                 request => {
                     // `request` borrows the input buffer: hand it to the core
                     // before the frame's bytes are released.
