@@ -92,8 +92,14 @@ impl Store {
                 self.notify_deletion(id, out);
             }
         } else if e.list == ListTag::None {
-            self.global_lru.push_back(&mut self.table, slot);
+            self.lru_append(slot);
         }
+    }
+
+    /// `slot` enters the global LRU at its most recent end, now.
+    pub(super) fn lru_append(&mut self, slot: u32) {
+        self.table.get_mut(slot).released_ns = self.now_ns;
+        self.global_lru.push_back(&mut self.table, slot);
     }
 
     pub(super) fn disconnect_client(&mut self, client: ClientId, out: &mut Outcome) {

@@ -95,6 +95,7 @@ impl Store {
             state: State::Created,
             list: ListTag::None,
             delete_pending: false,
+            released_ns: 0,
         };
         let Some(slot) = self.table.insert(entry) else {
             self.allocator.free(extent);

@@ -84,10 +84,40 @@ impl LruList {
         self.len -= 1;
     }
 
-    /// Moves a member to the most recent end.
-    pub fn touch(&mut self, table: &mut ObjectTable, slot: u32) {
+    /// Moves a member to its place by `released_ns`, which becomes `at`:
+    /// after every member released at or before `at`. The list is ordered
+    /// by that time, so the walk from the recent end passes only members
+    /// released after `at`.
+    pub fn place(&mut self, table: &mut ObjectTable, slot: u32, at: u64) {
         self.remove(table, slot);
-        self.push_back(table, slot);
+        table.get_mut(slot).released_ns = at;
+        let mut after = self.tail;
+        while after != NIL && table.get(after).released_ns > at {
+            after = table.get(after).prev;
+        }
+        if after == self.tail {
+            self.push_back(table, slot);
+            return;
+        }
+        // Insert between `after` (NIL: the front) and its successor.
+        let next = if after == NIL {
+            self.head
+        } else {
+            table.get(after).next
+        };
+        let e = table.get_mut(slot);
+        debug_assert_eq!(e.list, ListTag::None);
+        e.list = self.tag;
+        e.prev = after;
+        e.next = next;
+        self.bytes += e.size();
+        if after == NIL {
+            self.head = slot;
+        } else {
+            table.get_mut(after).next = slot;
+        }
+        table.get_mut(next).prev = slot;
+        self.len += 1;
     }
 
     /// Members from least to most recent.
@@ -128,6 +158,7 @@ mod tests {
                     state: State::Sealed,
                     list: ListTag::None,
                     delete_pending: false,
+                    released_ns: 0,
                 })
                 .unwrap()
             })
@@ -136,7 +167,35 @@ mod tests {
     }
 
     #[test]
-    fn push_remove_touch_keep_order_and_bytes() {
+    fn a_late_release_is_placed_by_its_time() {
+        let (mut t, s) = table_with(5);
+        let mut l = LruList::new(ListTag::Global);
+        for (i, &x) in s[..4].iter().enumerate() {
+            t.get_mut(x).released_ns = 10 * (i as u64 + 1);
+            l.push_back(&mut t, x);
+        }
+        // s[3] (time 40) read late as released at 15: between s[0] and s[1].
+        l.place(&mut t, s[3], 15);
+        assert_eq!(
+            l.slots(&t).collect::<Vec<_>>(),
+            vec![s[0], s[3], s[1], s[2]]
+        );
+        // Before everything, and after everything.
+        l.place(&mut t, s[2], 1);
+        assert_eq!(l.front(), Some(s[2]));
+        l.place(&mut t, s[2], 99);
+        assert_eq!(l.slots(&t).last(), Some(s[2]));
+        // Equal times keep their order: the placed one goes after.
+        l.place(&mut t, s[0], 20);
+        assert_eq!(
+            l.slots(&t).collect::<Vec<_>>(),
+            vec![s[3], s[1], s[0], s[2]]
+        );
+        assert_eq!((l.len(), l.bytes()), (4, 6));
+    }
+
+    #[test]
+    fn push_remove_and_move_keep_order_and_bytes() {
         let (mut t, s) = table_with(5);
         let mut l = LruList::new(ListTag::Global);
         for &x in &s {
@@ -144,7 +203,8 @@ mod tests {
         }
         assert_eq!(l.bytes(), 10);
         l.remove(&mut t, s[2]);
-        l.touch(&mut t, s[0]);
+        l.remove(&mut t, s[0]);
+        l.push_back(&mut t, s[0]);
         assert_eq!(
             l.slots(&t).collect::<Vec<_>>(),
             vec![s[1], s[3], s[4], s[0]]

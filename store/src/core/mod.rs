@@ -206,6 +206,9 @@ pub struct Store {
     awaits: Awaits,
     /// The directory and hold tables (our `direct` addition).
     direct: Direct,
+    /// `Clock::mono_ns` of the request being handled (the time objects
+    /// take their place in the global LRU).
+    now_ns: u64,
 }
 
 impl Store {
@@ -230,6 +233,7 @@ impl Store {
             external: HashMap::new(),
             awaits: Awaits::default(),
             direct: Direct::default(),
+            now_ns: 0,
         }
     }
 
@@ -249,6 +253,7 @@ impl Store {
         out: &mut Outcome,
     ) -> Result<(), Violation> {
         self.connect(client);
+        self.now_ns = self.now_ns.max(clock.mono_ns);
         match req {
             Request::Disconnect => return Err(Violation::DisconnectRequest),
             Request::Connect => {
@@ -382,6 +387,7 @@ impl Store {
 
     /// Answers every pending Get whose deadline is at or before `clock.now`.
     pub fn expire(&mut self, clock: &Clock, out: &mut Outcome) {
+        self.now_ns = self.now_ns.max(clock.mono_ns);
         while let Some(&(t, c)) = self.deadlines.first() {
             if t > clock.now {
                 break;

@@ -121,7 +121,7 @@ impl Store {
             q.list.remove(&mut self.table, slot);
             let e = self.table.get(slot);
             if e.state == State::Sealed && e.ref_count == 0 {
-                self.global_lru.push_back(&mut self.table, slot);
+                self.lru_append(slot);
             }
         }
     }

@@ -71,6 +71,9 @@ struct Table {
     /// The Attach that made it has been answered (a second one is a
     /// violation).
     announced: bool,
+    /// The store's time when it last read the log: a record read now was
+    /// written after that (or just before, and is placed at that time).
+    drained_ns: u64,
 }
 
 impl Table {
@@ -159,6 +162,7 @@ impl Store {
                 words,
                 tail: 0,
                 announced: false,
+                drained_ns: self.now_ns,
             },
         );
         Ok(())
@@ -258,8 +262,12 @@ impl Store {
     }
 
     /// Moves the records `client` logged since the last read into
-    /// `direct.records`.
+    /// `direct.records`, each release time kept between that last read and
+    /// now (a client's stamps are only its word: a lying one can at most
+    /// reorder the releases of its own records, and the LRU walk that
+    /// places them stays within the releases since the last read).
     fn drain_log(&mut self, client: ClientId) {
+        let now = self.now_ns;
         let Some(table) = self.direct.tables.get_mut(&client) else {
             return;
         };
@@ -267,14 +275,18 @@ impl Store {
         if let Ok(view) = HoldTable::open(table.words.words()) {
             view.drain(&mut table.tail, &mut read);
         }
-        self.direct
-            .records
-            .extend(read.into_iter().map(|r| (r, client)));
+        let since = table.drained_ns.min(now);
+        table.drained_ns = now;
+        self.direct.records.extend(read.into_iter().map(|mut r| {
+            r.stamp_ns = r.stamp_ns.clamp(since, now);
+            (r, client)
+        }));
     }
 
     /// Applies the records read, oldest release first: an object in the
-    /// global LRU moves to its most recent end; a pinned object named by a
-    /// current hold is returned, to be checked again.
+    /// global LRU takes its place there by the record's release time (if
+    /// later than its own); a pinned object named by a current hold is
+    /// returned, to be checked again.
     fn apply_records(&mut self) -> HashSet<u32> {
         let mut records = std::mem::take(&mut self.direct.records);
         records.sort_by_key(|(r, _)| r.stamp_ns);
@@ -289,10 +301,11 @@ impl Store {
             if key != gen32 {
                 continue; // an older object of that entry: nothing to do
             }
+            let e = self.table.get(slot);
             if self.direct.is_pinned(slot) {
                 named.insert(slot);
-            } else if self.table.get(slot).list == ListTag::Global {
-                self.global_lru.touch(&mut self.table, slot);
+            } else if e.list == ListTag::Global && e.released_ns < r.stamp_ns {
+                self.global_lru.place(&mut self.table, slot, r.stamp_ns);
             }
         }
         self.direct.records = records; // keep the capacity

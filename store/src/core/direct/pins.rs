@@ -130,7 +130,7 @@ impl Store {
         }
         self.publish(slot);
         if self.table.get(slot).list == ListTag::None {
-            self.global_lru.push_back(&mut self.table, slot);
+            self.lru_append(slot);
         }
     }
 }

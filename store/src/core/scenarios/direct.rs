@@ -164,7 +164,9 @@ fn a_logged_release_moves_the_object_to_the_recent_end_of_the_lru() {
     // oid(1), the least recent, is read directly and released.
     let s = take(&dir, &table, 0, oid(1)).unwrap();
     let mut head = 0;
-    release(&table, 0, &s, &mut head, 7);
+    let t = k.clock.mono_ns;
+    k.clock = k.clock.advanced_ms(1);
+    release(&table, 0, &s, &mut head, t + 7);
     // The store reads the log before it picks victims: oid(2) goes first.
     k.put(A, oid(4), 3000, 0);
     assert!(k.contains(A, oid(1)));
@@ -183,13 +185,34 @@ fn logs_of_several_clients_apply_in_release_order() {
     let s1 = take(&dir, &tb, 0, oid(1)).unwrap();
     let (mut hb, mut hc) = (0, 0);
     // C released oid(2) after B released oid(1), whatever the drain order.
-    release(&tb, 0, &s1, &mut hb, 10);
-    release(&tc, 0, &s2, &mut hc, 20);
+    let t = k.clock.mono_ns;
+    k.clock = k.clock.advanced_ms(1);
+    release(&tb, 0, &s1, &mut hb, t + 10);
+    release(&tc, 0, &s2, &mut hc, t + 20);
     // LRU now: oid(3), oid(1), oid(2).
     assert_eq!(k.evict(A, 1), 3000);
     assert!(!k.contains(A, oid(3)));
     assert_eq!(k.evict(A, 1), 3000);
     assert!(!k.contains(A, oid(1)));
+    assert!(k.contains(A, oid(2)));
+}
+
+#[test]
+fn a_release_read_late_is_placed_before_later_ones() {
+    // A direct release logged before another object entered the LRU stays
+    // before it, however late the store reads the log.
+    let (mut k, dir) = kit(10_000);
+    put_small(&mut k, A, oid(1), 3000);
+    let table = attach(&mut k, B);
+    let s = take(&dir, &table, 0, oid(1)).unwrap();
+    k.clock = k.clock.advanced_ms(1);
+    let released = k.clock.mono_ns;
+    let mut head = 0;
+    release(&table, 0, &s, &mut head, released);
+    k.clock = k.clock.advanced_ms(1);
+    put_small(&mut k, A, oid(2), 3000); // after the release
+    assert_eq!(k.evict(A, 1), 3000);
+    assert!(!k.contains(A, oid(1)), "the older release goes first");
     assert!(k.contains(A, oid(2)));
 }
 
