@@ -74,13 +74,24 @@ impl EventLoop {
             self.flush_subscriber(id, Some(before));
         }
         for (id, before) in replied {
+            // The connection having its turn gets its replies in one write
+            // when its burst of frames is handled (`burst.rs`).
+            if self.defer_flush(id, before) {
+                continue;
+            }
             self.flush_connection(id, Some(before));
-            let answered = !self.store.has_pending_get(id);
-            if let Some(conn) = self.conns.get_mut(&id) {
-                if conn.blocked && answered {
-                    conn.blocked = false;
-                    self.ready.insert(id);
-                }
+            self.unblock_if_answered(id);
+        }
+    }
+
+    /// A connection whose head frame waited for its pending Get goes on
+    /// once that Get is answered.
+    pub(super) fn unblock_if_answered(&mut self, id: ClientId) {
+        let answered = !self.store.has_pending_get(id);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if conn.blocked && answered {
+                conn.blocked = false;
+                self.ready.insert(id);
             }
         }
     }

@@ -29,6 +29,9 @@ const READ_BYTES_PER_TURN: usize = 8 << 20;
 /// While its head frame waits for a pending Get, a connection is read only
 /// until this much is buffered.
 const BLOCKED_READ_LIMIT: usize = 1 << 20;
+/// A head frame missing at most this much is waited for briefly instead of
+/// slept on (`burst.rs`).
+const SHORT_FRAME_REST: usize = 64 << 10;
 
 /// The token of a client's main socket.
 pub(super) fn conn_token(id: ClientId) -> Token {
@@ -80,6 +83,8 @@ pub(super) struct EventLoop {
     pub(super) doomed: Vec<(ClientId, DropReason)>,
     /// The directory's descriptor, when the store offers `direct`.
     pub(super) directory: Option<std::os::fd::OwnedFd>,
+    /// The connection having its turn (`burst.rs`).
+    pub(super) turn: super::burst::Turn,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -133,6 +138,7 @@ impl EventLoop {
             },
             doomed: Vec::new(),
             directory: None,
+            turn: Default::default(),
         })
     }
 
@@ -302,10 +308,18 @@ impl EventLoop {
         }
     }
 
-    /// One turn: handle frames, read more when they run out, within budgets.
+    /// One turn: handle frames, read more when they run out, within budgets;
+    /// the turn's replies go out in one write per burst (`burst.rs`).
     fn serve(&mut self, id: ClientId) {
+        self.begin_turn(id);
+        self.serve_turn(id);
+        self.end_turn();
+    }
+
+    fn serve_turn(&mut self, id: ClientId) {
         let mut frames_left = FRAMES_PER_TURN;
         let mut read_left = READ_BYTES_PER_TURN;
+        let mut waited = false;
         loop {
             let step = self.handle_frames(id, &mut frames_left);
             let Some(conn) = self.conns.get_mut(&id) else {
@@ -328,6 +342,41 @@ impl EventLoop {
             }
             let over_limit =
                 step == Step::Blocked && conn.input.pending().len() > BLOCKED_READ_LIMIT;
+            // A frame under way (a few bytes short) is waited for briefly,
+            // once per turn, rather than slept on.
+            let under_way = step == Step::NeedBytes
+                && !conn.input.pending().is_empty()
+                && conn
+                    .input
+                    .head_frame_missing()
+                    .is_none_or(|m| m <= SHORT_FRAME_REST);
+            if !conn.readable && under_way && !waited {
+                waited = true;
+                self.flush_turn();
+                match self.wait_for_rest(id) {
+                    Ok((n, drained)) if n > 0 => {
+                        read_left = read_left.saturating_sub(n);
+                        if let Some(conn) = self.conns.get_mut(&id) {
+                            conn.readable = !drained;
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.doom(
+                            id,
+                            DropReason::Loud(format!("reading from the client failed: {e}")),
+                        );
+                        return;
+                    }
+                }
+                if self.conns.get(&id).is_some_and(|c| c.eof) {
+                    continue;
+                }
+            }
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
             if !conn.readable || over_limit {
                 // Revisited on the next readable event, or when unblocked.
                 self.ready.remove(&id);
@@ -336,11 +385,26 @@ impl EventLoop {
             if read_left == 0 {
                 return;
             }
+            // Before reading more: the replies to what was handled so far.
+            self.flush_turn();
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if conn.doomed {
+                return;
+            }
             let want = conn.input.head_frame_missing().unwrap_or(0);
             let sock = std::os::fd::AsFd::as_fd(&conn.stream);
             match conn.input.read_from(sock, want) {
-                Ok(0) => conn.eof = true,
-                Ok(n) => read_left = read_left.saturating_sub(n),
+                Ok((0, _)) => conn.eof = true,
+                Ok((n, drained)) => {
+                    read_left = read_left.saturating_sub(n);
+                    if drained {
+                        // The next bytes raise a new event; no read for
+                        // EAGAIN now.
+                        conn.readable = false;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_disconnect(&e) => conn.eof = true,

@@ -3,6 +3,7 @@
 //! core's Get timers. The loop only translates bytes to requests and
 //! outcomes to bytes; every decision lives in [`crate::core`].
 
+mod burst;
 mod connection;
 mod effects;
 mod event_loop;

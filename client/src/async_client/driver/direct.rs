@@ -15,7 +15,6 @@ use crate::direct::{Direct, DirectHold, Taken};
 use crate::error::{CallError, ProtocolError, SealError};
 use crate::{replies, ObjectBuffer};
 
-
 impl Driver {
     /// Sends an AttachRequest.
     pub(super) fn send_attach(&mut self, reply: ReplyTo<Result<Attached, CallError>>) {
