@@ -196,6 +196,8 @@ impl Contender {
 pub enum Target {
     /// The row's ratio must be at least this.
     RatioAtLeast(f64),
+    /// The row's ratio must be at most this.
+    RatioAtMost(f64),
     /// Our median must be at most this (in the row's unit).
     AtMost(f64),
 }
@@ -276,6 +278,7 @@ impl Row {
     fn judge(&mut self) {
         self.met = match self.target {
             Some(Target::RatioAtLeast(x)) => self.ratio.map(|r| r >= x),
+            Some(Target::RatioAtMost(x)) => self.ratio.map(|r| r <= x),
             Some(Target::AtMost(x)) => Some(self.ours.summary.median <= x),
             None => None,
         };
@@ -299,6 +302,10 @@ impl Row {
             Some(Target::RatioAtLeast(x)) => match self.ratio_of.strip_prefix("ours/") {
                 Some("Plasma") | None => format!("≥ {x}×"),
                 Some(anchor) => format!("≥ {x}× {anchor}"),
+            },
+            Some(Target::RatioAtMost(x)) => match self.ratio_of.strip_prefix("ours/") {
+                Some("Plasma") | None => format!("≤ {x}×"),
+                Some(anchor) => format!("≤ {x}× {anchor}"),
             },
             Some(Target::AtMost(x)) => {
                 let sep = if self.unit == Unit::Factor { "" } else { " " };
@@ -404,6 +411,24 @@ mod tests {
         assert_eq!(row.ratio, Some(0.55));
         assert_eq!(row.met, Some(false));
         assert_eq!(row.ratio_cell(), "0.55× memcpy");
+    }
+
+    #[test]
+    fn ratio_ceilings_judge_the_ratio() {
+        let row = Row::versus(
+            "W1-d-cpu",
+            "cpu".into(),
+            None,
+            Unit::Micros,
+            contender(Side::Ours, &[4.0]),
+            contender(Side::Plasma, &[10.0]),
+            Some(Target::RatioAtMost(0.5)),
+        );
+        assert_eq!(row.met, Some(true));
+        assert_eq!(row.target_cell(), "≤ 0.5×");
+        let row = row.against_anchor("relay", 2.0);
+        assert_eq!(row.met, Some(false));
+        assert_eq!(row.target_cell(), "≤ 0.5× relay");
     }
 
     #[test]

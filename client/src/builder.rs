@@ -47,8 +47,8 @@ impl Drop for AbortGuard {
 /// process's memory instead and sent with its seal, one round trip for the
 /// whole put (docs/design.md, "A put in one round trip"): the store learns
 /// of it only then, so dropping such a builder sends nothing, and an id
-/// taken meanwhile by another client's unsealed object is reported by
-/// `seal` ([`SealError::ObjectExists`]).
+/// already taken is reported by `seal` ([`SealError::ObjectExists`]), as is
+/// a store too full ([`SealError::StoreFull`]).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -230,16 +230,13 @@ impl Client {
     ) -> Result<ObjectBuilder, CreateError> {
         let conn = self.primary()?;
         let metadata_size = metadata.len() as u64;
-        if let Some(direct) = conn.direct() {
+        if conn.direct().is_some() {
             let size = data_size.checked_add(metadata_size);
             if let Some(size) = size.filter(|&s| s <= self.inner.options.put_inline_max) {
-                // Built here, put with its seal: what the store would refuse
-                // now is refused now, the rest at seal.
+                // Built here, put with its seal: an object that can never
+                // fit is refused now, the rest at seal.
                 if size > self.inner.capacity {
                     return Err(CreateError::StoreFull);
-                }
-                if direct.lookup(&id).is_some() {
-                    return Err(CreateError::ObjectExists);
                 }
                 let data_len = usize::try_from(data_size).map_err(|_| CreateError::StoreFull)?;
                 return Ok(ObjectBuilder::local(

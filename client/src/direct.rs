@@ -16,7 +16,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use nix::time::{clock_gettime, ClockId};
-use plasma_protocol::direct::{pack_hold, Directory, HoldRecord, HoldTable, Snapshot};
+use plasma_protocol::direct::{pack_hold, Directory, HoldRecord, HoldTable};
 use plasma_protocol::{ObjectId, ObjectSpec};
 
 use crate::buffer::{ObjectBuffer, ReleaseHook};
@@ -116,11 +116,6 @@ impl Direct {
 
     fn table(&self) -> Option<HoldTable<'_>> {
         HoldTable::open(self.holds.words()).ok()
-    }
-
-    /// The published object `id`, if the directory shows it (no hold).
-    pub(crate) fn lookup(&self, id: &ObjectId) -> Option<Snapshot> {
-        self.dir()?.lookup(id)
     }
 
     /// Takes a direct hold on `id` if the directory has it: claim a slot,

@@ -557,15 +557,12 @@ impl AsyncClient {
         data_size: u64,
         metadata: &[u8],
     ) -> Option<Result<AsyncObjectBuilder, CreateError>> {
-        let (direct, _) = self.inner.direct.as_ref()?;
+        self.inner.direct.as_ref()?;
         let size = data_size
             .checked_add(metadata.len() as u64)
             .filter(|&s| s <= self.inner.put_inline_max)?;
         if size > self.inner.capacity {
             return Some(Err(CreateError::StoreFull));
-        }
-        if direct.lookup(&id).is_some() {
-            return Some(Err(CreateError::ObjectExists));
         }
         let data_len = usize::try_from(data_size).ok()?;
         Some(Ok(AsyncObjectBuilder::local(

@@ -170,6 +170,16 @@ impl<'a> DirectoryWriter<'a> {
         Ok(DirectoryWriter { words, geo })
     }
 
+    /// A writer over `words` laid out with `geo` by `init` earlier (the
+    /// store's own segment: no header to check again). `None` if `words` is
+    /// shorter than `geo` needs.
+    pub fn with_geometry(
+        words: &'a [AtomicU64],
+        geo: DirectoryGeometry,
+    ) -> Option<DirectoryWriter<'a>> {
+        (words.len() >= geo.words()).then_some(DirectoryWriter { words, geo })
+    }
+
     /// The directory's shape.
     pub fn geometry(&self) -> DirectoryGeometry {
         self.geo

@@ -85,21 +85,34 @@ impl LruList {
     }
 
     /// Moves a member to its place by `released_ns`, which becomes `at`:
-    /// after every member released at or before `at`. The list is ordered
-    /// by that time, so the walk from the recent end passes only members
-    /// released after `at`.
+    /// after every member released at or before `at`.
+    #[cfg(test)]
     pub fn place(&mut self, table: &mut ObjectTable, slot: u32, at: u64) {
-        self.remove(table, slot);
-        table.get_mut(slot).released_ns = at;
+        self.place_all(table, &mut [(slot, at)]);
+    }
+
+    /// [`LruList::place`] for several members (distinct slots) at once.
+    /// The list is ordered by `released_ns`, so one walk from the recent
+    /// end, in descending time, places them all, passing only the members
+    /// released after the earliest of them.
+    pub fn place_all(&mut self, table: &mut ObjectTable, moves: &mut [(u32, u64)]) {
+        for &(slot, at) in moves.iter() {
+            self.remove(table, slot);
+            table.get_mut(slot).released_ns = at;
+        }
+        // Latest first; among equal times the later-listed goes later.
+        moves.sort_by_key(|&(slot, at)| std::cmp::Reverse((at, slot)));
         let mut after = self.tail;
-        while after != NIL && table.get(after).released_ns > at {
-            after = table.get(after).prev;
+        for &(slot, at) in moves.iter() {
+            while after != NIL && table.get(after).released_ns > at {
+                after = table.get(after).prev;
+            }
+            self.insert_after(table, after, slot);
         }
-        if after == self.tail {
-            self.push_back(table, slot);
-            return;
-        }
-        // Insert between `after` (NIL: the front) and its successor.
+    }
+
+    /// Links `slot` (in no list) right after `after` (NIL: at the front).
+    fn insert_after(&mut self, table: &mut ObjectTable, after: u32, slot: u32) {
         let next = if after == NIL {
             self.head
         } else {
@@ -116,7 +129,11 @@ impl LruList {
         } else {
             table.get_mut(after).next = slot;
         }
-        table.get_mut(next).prev = slot;
+        if next == NIL {
+            self.tail = slot;
+        } else {
+            table.get_mut(next).prev = slot;
+        }
         self.len += 1;
     }
 
@@ -192,6 +209,14 @@ mod tests {
             vec![s[3], s[1], s[0], s[2]]
         );
         assert_eq!((l.len(), l.bytes()), (4, 6));
+        // Several at once, any order of input.
+        l.place_all(&mut t, &mut [(s[1], 5), (s[2], 16), (s[3], 17)]);
+        assert_eq!(
+            l.slots(&t).collect::<Vec<_>>(),
+            vec![s[1], s[2], s[3], s[0]]
+        );
+        let times: Vec<u64> = l.slots(&t).map(|x| t.get(x).released_ns).collect();
+        assert_eq!(times, vec![5, 16, 17, 20]);
     }
 
     #[test]

@@ -99,10 +99,7 @@ pub(super) struct Direct {
 impl Direct {
     fn writer(&self) -> Option<DirectoryWriter<'_>> {
         let geo = self.geometry?;
-        let words = self.directory.as_ref()?.words();
-        DirectoryWriter::open(words)
-            .ok()
-            .filter(|w| w.geometry() == geo)
+        DirectoryWriter::with_geometry(self.directory.as_ref()?.words(), geo)
     }
 
     /// Whether `slot` is pinned.
@@ -291,6 +288,8 @@ impl Store {
         let mut records = std::mem::take(&mut self.direct.records);
         records.sort_by_key(|(r, _)| r.stamp_ns);
         let mut named = HashSet::new();
+        // Each object once, at its latest release (records are sorted).
+        let mut latest: HashMap<u32, u64> = HashMap::new();
         for (r, _) in records.drain(..) {
             let Some((slot, gen32)) = unpack_hold(r.hold) else {
                 continue;
@@ -305,9 +304,11 @@ impl Store {
             if self.direct.is_pinned(slot) {
                 named.insert(slot);
             } else if e.list == ListTag::Global && e.released_ns < r.stamp_ns {
-                self.global_lru.place(&mut self.table, slot, r.stamp_ns);
+                latest.insert(slot, r.stamp_ns);
             }
         }
+        let mut moves: Vec<(u32, u64)> = latest.into_iter().collect();
+        self.global_lru.place_all(&mut self.table, &mut moves);
         self.direct.records = records; // keep the capacity
         named
     }
