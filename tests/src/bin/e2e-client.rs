@@ -9,6 +9,8 @@
 //! e2e-client create-and-hang SOCKET IDHEX SIZE   create, print "created", sleep until killed
 //! e2e-client hold SOCKET IDHEX...            get (waiting forever) and hold each; print "held", sleep until killed
 //! e2e-client get-blocking SOCKET IDHEX       get waiting forever; prints "len=N crc=XXXXXXXX" or "error: KIND"
+//! e2e-client put-and-hang SOCKET IDHEX SIZE  put (create, write, seal), keep the buffer, print "put", sleep until killed
+//! e2e-client release-and-hang SOCKET IDHEX...  get each and drop it, print "released", sleep until killed
 //! ```
 
 use std::process::ExitCode;
@@ -19,7 +21,8 @@ use plasma_e2e::{crc32, pattern};
 use plasma_protocol::ObjectId;
 
 const USAGE: &str = "usage: e2e-client put SOCKET IDHEX SIZE SEED | get SOCKET IDHEX TIMEOUT_MS | \
-create-and-hang SOCKET IDHEX SIZE | hold SOCKET IDHEX... | get-blocking SOCKET IDHEX";
+create-and-hang SOCKET IDHEX SIZE | hold SOCKET IDHEX... | get-blocking SOCKET IDHEX | \
+put-and-hang SOCKET IDHEX SIZE | release-and-hang SOCKET IDHEX...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -93,6 +96,27 @@ fn run(args: &[String]) -> Result<(), String> {
                 Err(e) => say(&format!("error: {}", error_kind(&e))),
             }
             Ok(())
+        }
+        ("put-and-hang", [id, size]) => {
+            let (id, size) = (parse_id(id)?, parse_num(size)?);
+            let client = connect()?;
+            let mut builder = client
+                .create(id, size, b"")
+                .map_err(|e| format!("create: {e}"))?;
+            builder.data_mut().fill(7);
+            let sealed = builder.seal().map_err(|e| format!("seal: {e}"))?;
+            say("put");
+            hang(&(client, sealed))
+        }
+        ("release-and-hang", ids) if !ids.is_empty() => {
+            let ids = ids
+                .iter()
+                .map(|s| parse_id(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = connect()?;
+            drop(client.get(&ids).map_err(|e| format!("get: {e}"))?);
+            say("released");
+            hang(&client)
         }
         _ => Err(USAGE.into()),
     }
