@@ -3,15 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use plasma_protocol::{
-    ErrorCode, MessageType, ObjectId, PutHold, Reply, Request, PUT_HOLD_BY_SOCKET,
-};
+use plasma_protocol::{ErrorCode, MessageType, ObjectId, PutHold, Reply, Request};
 
 use crate::body::Body;
 use crate::buffer::{ObjectBuffer, ReleaseHook};
 use crate::connection::{unexpected, Connection, Wait};
 use crate::digest::DataHasher;
-use crate::direct::DirectHold;
+use crate::direct::{put_request, put_view, DirectHold};
 use crate::error::{CallError, ProtocolError, SealError};
 use crate::fill;
 use crate::mapping::ViewMut;
@@ -229,21 +227,11 @@ fn put(
         .ok_or(SealError::Protocol(ProtocolError::Mismatch(
             "local builder on a connection without direct",
         )))?;
-    let (data, metadata) = bytes.split_at(data_len.min(bytes.len()));
     let slot = direct.reserve_slot();
-    let answer = conn.request(
-        &Request::Put {
-            id,
-            evict_if_full: true,
-            data,
-            metadata,
-            digest,
-            slot: slot.unwrap_or(PUT_HOLD_BY_SOCKET),
-        },
-        Wait::Quick,
-    );
+    let answer = conn.request(&put_request(id, bytes, data_len, digest, slot), Wait::Quick);
+    let meta_len = bytes.len().saturating_sub(data_len);
     let put = answer.map(|a| {
-        let put = replies::put_result(id, data.len(), metadata.len(), &a.reply);
+        let put = replies::put_result(id, data_len, meta_len, &a.reply);
         (a, put)
     });
     let (answer, put) = match put {
@@ -257,13 +245,7 @@ fn put(
         // The connection is given up; the slot goes with it.
         Err(e) => return Err(e.into()),
     };
-    let (view, data_len) = answer
-        .segment(put.object.segment_index)
-        .and_then(|m| {
-            let (extent, n) = crate::connection::object_extent(&put.object)?;
-            Ok((m.view(extent)?, n))
-        })
-        .map_err(SealError::Protocol)?;
+    let (view, data_len) = put_view(&answer, &put.object).map_err(SealError::Protocol)?;
     match (put.hold, slot) {
         (PutHold::Slot, Some(slot)) => {
             let taken = crate::direct::Taken {

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use nix::time::{clock_gettime, ClockId};
 use plasma_protocol::direct::{pack_hold, Directory, HoldRecord, HoldTable};
-use plasma_protocol::{ObjectId, ObjectSpec};
+use plasma_protocol::{Digest, ObjectId, ObjectSpec, Request, PUT_HOLD_BY_SOCKET};
 
 use crate::buffer::{ObjectBuffer, ReleaseHook};
-use crate::connection::object_extent;
+use crate::connection::{object_extent, Answer};
 use crate::error::ProtocolError;
 use crate::lock;
 use crate::mapping::{Mapping, View, WordsMap};
@@ -209,6 +209,40 @@ impl Direct {
             false
         }
     }
+}
+
+/// The PutRequest of a local builder's `bytes` (`data_len` bytes of data,
+/// then the metadata), naming `slot` of the hold table, or none (a hold
+/// through the socket) when every slot is taken.
+pub(crate) fn put_request(
+    id: ObjectId,
+    bytes: &[u8],
+    data_len: usize,
+    digest: Digest,
+    slot: Option<u32>,
+) -> Request<'_> {
+    let (data, metadata) = bytes.split_at(data_len.min(bytes.len()));
+    Request::Put {
+        id,
+        evict_if_full: true,
+        data,
+        metadata,
+        digest,
+        slot: slot.unwrap_or(PUT_HOLD_BY_SOCKET),
+    }
+}
+
+/// The read view of the object a PutReply describes, from the segment the
+/// reply announced.
+pub(crate) fn put_view(
+    answer: &Answer,
+    object: &ObjectSpec,
+) -> Result<(View, usize), ProtocolError> {
+    let (extent, data_len) = object_extent(object)?;
+    Ok((
+        answer.segment(object.segment_index)?.view(extent)?,
+        data_len,
+    ))
 }
 
 /// A direct hold of one buffer family: released by clearing its slot.

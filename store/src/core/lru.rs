@@ -46,20 +46,7 @@ impl LruList {
 
     /// Appends `slot` at the most recent end. The entry must be in no list.
     pub fn push_back(&mut self, table: &mut ObjectTable, slot: u32) {
-        let tail = self.tail;
-        let e = table.get_mut(slot);
-        debug_assert_eq!(e.list, ListTag::None);
-        e.list = self.tag;
-        e.prev = tail;
-        e.next = NIL;
-        self.bytes += e.size();
-        if tail == NIL {
-            self.head = slot;
-        } else {
-            table.get_mut(tail).next = slot;
-        }
-        self.tail = slot;
-        self.len += 1;
+        self.insert_after(table, self.tail, slot);
     }
 
     /// Unlinks `slot`, which must be a member of this list.

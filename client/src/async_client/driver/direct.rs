@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use plasma_protocol::{Digest, ErrorCode, ObjectId, PutHold, Reply, Request, PUT_HOLD_BY_SOCKET};
+use plasma_protocol::{Digest, ErrorCode, ObjectId, PutHold, Reply, Request};
 
 use super::pairing::Expect;
 use super::Driver;
 use crate::async_client::command::{Attached, ReplyTo};
-use crate::connection::{object_extent, Answer};
-use crate::direct::{Direct, DirectHold, Taken};
+use crate::connection::Answer;
+use crate::direct::{put_request, put_view, Direct, DirectHold, Taken};
 use crate::error::{CallError, ProtocolError, SealError};
 use crate::{replies, ObjectBuffer};
 
@@ -69,19 +69,11 @@ impl Driver {
         reply: ReplyTo<Result<ObjectBuffer, SealError>>,
     ) {
         let slot = self.direct.as_ref().and_then(|d| d.reserve_slot());
-        let (data, metadata) = bytes.split_at(data_len.min(bytes.len()));
-        let req = Request::Put {
-            id,
-            evict_if_full: true,
-            data,
-            metadata,
-            digest,
-            slot: slot.unwrap_or(PUT_HOLD_BY_SOCKET),
-        };
+        let req = put_request(id, bytes, data_len, digest, slot);
         let expect = Expect::Put {
             id,
-            data_len: data.len(),
-            metadata_len: metadata.len(),
+            data_len: data_len.min(bytes.len()),
+            metadata_len: bytes.len().saturating_sub(data_len),
             slot,
             reply,
         };
@@ -116,11 +108,7 @@ impl Driver {
                 return Ok(());
             }
         };
-        let (extent, data_len) = object_extent(&put.object)?;
-        let view = answer
-            .segment(put.object.segment_index)?
-            .view(extent)
-            .map_err(ProtocolError::from)?;
+        let (view, data_len) = put_view(answer, &put.object)?;
         let link = self.link();
         let made = match (put.hold, slot, self.direct.clone(), link) {
             (PutHold::Slot, Some(slot), Some(direct), Some(link)) => {
