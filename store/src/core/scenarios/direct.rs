@@ -358,3 +358,253 @@ fn garbage_in_a_hold_table_only_pins() {
     assert!(replies(&fx).is_empty());
     assert_eq!(k.evict(A, 10_000), 100);
 }
+
+/// Random sequences of direct holds, releases and puts among ordinary
+/// creates, seals, gets, deletes, evictions and disconnects by four
+/// clients: the store's invariants hold after every step (the kit checks
+/// them), and no object is ever freed, or its memory reused, while a
+/// direct hold taken on it lives.
+mod random {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::core::SharedWords;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Put {
+            c: u64,
+            id: u32,
+            len: u64,
+        },
+        Take {
+            c: u64,
+            id: u32,
+            slot: usize,
+        },
+        Release {
+            c: u64,
+            slot: usize,
+            nudge: bool,
+        },
+        PutDirect {
+            c: u64,
+            id: u32,
+            len: usize,
+            slot: usize,
+        },
+        Get {
+            c: u64,
+            id: u32,
+        },
+        SocketRelease {
+            c: u64,
+            id: u32,
+        },
+        Delete {
+            c: u64,
+            id: u32,
+        },
+        Evict {
+            c: u64,
+            n: u64,
+        },
+        Disconnect {
+            c: u64,
+        },
+        Tick,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let c = 0u64..4;
+        let id = 0u32..12;
+        let slot = 0usize..6;
+        prop_oneof![
+            3 => (c.clone(), id.clone(), 0u64..900).prop_map(|(c, id, len)| Op::Put { c, id, len }),
+            4 => (c.clone(), id.clone(), slot.clone()).prop_map(|(c, id, slot)| Op::Take { c, id, slot }),
+            3 => (c.clone(), slot.clone(), any::<bool>()).prop_map(|(c, slot, nudge)| Op::Release { c, slot, nudge }),
+            2 => (c.clone(), id.clone(), 0usize..600, slot).prop_map(|(c, id, len, slot)| Op::PutDirect { c, id, len, slot }),
+            1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Get { c, id }),
+            1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::SocketRelease { c, id }),
+            1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Delete { c, id }),
+            2 => (c.clone(), 0u64..3000).prop_map(|(c, n)| Op::Evict { c, n }),
+            1 => c.prop_map(|c| Op::Disconnect { c }),
+            1 => Just(Op::Tick),
+        ]
+    }
+
+    /// One client as the test plays it: its table and its live holds.
+    #[derive(Default)]
+    struct Player {
+        table: Option<HeapWords>,
+        holds: HashMap<usize, Snapshot>,
+        head: u64,
+    }
+
+    fn table_of<'a>(kit: &mut Kit, p: &'a mut Player, c: u64) -> &'a HeapWords {
+        if p.table.is_none() {
+            p.table = Some(attach(kit, c));
+        }
+        p.table.as_ref().unwrap()
+    }
+
+    /// Every live direct hold still names an object in place: same slot,
+    /// sealed, same extent (its memory not reused).
+    fn holds_are_intact(kit: &Kit, players: &[Player]) {
+        for p in players {
+            for s in p.holds.values() {
+                let e = kit.store.table.get(s.entry);
+                assert_eq!(
+                    e.state,
+                    crate::core::table::State::Sealed,
+                    "a directly held object was freed"
+                );
+                assert_eq!(
+                    (e.offset, e.data_size, e.metadata_size),
+                    (s.data_offset, s.data_size, s.metadata_size),
+                    "a directly held object's memory was reused"
+                );
+            }
+        }
+    }
+
+    fn run(ops: Vec<Op>) {
+        let (mut k, dir) = kit(5000);
+        let mut players: Vec<Player> = (0..4).map(|_| Player::default()).collect();
+        let data = [3u8; 900];
+        for op in ops {
+            let c = match op {
+                Op::Put { c, .. }
+                | Op::Take { c, .. }
+                | Op::Release { c, .. }
+                | Op::PutDirect { c, .. }
+                | Op::Get { c, .. }
+                | Op::SocketRelease { c, .. }
+                | Op::Delete { c, .. }
+                | Op::Evict { c, .. }
+                | Op::Disconnect { c } => c,
+                Op::Tick => 0,
+            };
+            let p = &mut players[c as usize];
+            let result = match op {
+                Op::Put { id, len, .. } => {
+                    let created = k.create(c, oid(id), len, 0) == ErrorCode::Ok;
+                    if created {
+                        k.seal(c, oid(id));
+                        k.release(c, oid(id));
+                    }
+                    Ok(())
+                }
+                Op::Take { id, slot, .. } => {
+                    let table = table_of(&mut k, p, c).clone();
+                    if let std::collections::hash_map::Entry::Vacant(free) = p.holds.entry(slot) {
+                        if let Some(s) = take(&dir, &table, slot, oid(id)) {
+                            free.insert(s);
+                        }
+                    }
+                    Ok(())
+                }
+                Op::Release { slot, nudge, .. } => {
+                    if let (Some(s), Some(t)) = (p.holds.remove(&slot), p.table.clone()) {
+                        release(&t, slot, &s, &mut p.head, k.clock.mono_ns);
+                        if nudge {
+                            k.run(c, Request::HoldsChanged);
+                        }
+                    }
+                    Ok(())
+                }
+                Op::PutDirect { id, len, slot, .. } => {
+                    table_of(&mut k, p, c);
+                    if p.holds.contains_key(&slot) {
+                        Ok(())
+                    } else {
+                        let r = k.try_run(
+                            c,
+                            Request::Put {
+                                id: oid(id),
+                                evict_if_full: true,
+                                data: &data[..len],
+                                metadata: b"",
+                                digest: [0; 8],
+                                slot: slot as u32,
+                            },
+                        );
+                        if let Ok(fx) = &r {
+                            for (_, reply) in replies(fx) {
+                                if let Reply::Put {
+                                    hold: PutHold::Slot,
+                                    entry,
+                                    gen,
+                                    object,
+                                    ..
+                                } = reply
+                                {
+                                    p.holds.insert(
+                                        slot,
+                                        Snapshot {
+                                            entry,
+                                            gen,
+                                            data_offset: object.data_offset,
+                                            data_size: object.data_size,
+                                            metadata_size: object.metadata_size,
+                                            digest: [0; 8],
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                        r.map(|_| ())
+                    }
+                }
+                Op::Get { id, .. } => k
+                    .try_run(
+                        c,
+                        Request::Get {
+                            ids: vec![oid(id)],
+                            timeout_ms: 0,
+                        },
+                    )
+                    .map(|_| ()),
+                Op::SocketRelease { id, .. } => {
+                    k.try_run(c, Request::Release { id: oid(id) }).map(|_| ())
+                }
+                Op::Delete { id, .. } => k
+                    .try_run(c, Request::Delete { ids: vec![oid(id)] })
+                    .map(|_| ()),
+                Op::Evict { n, .. } => k.try_run(c, Request::Evict { num_bytes: n }).map(|_| ()),
+                Op::Disconnect { .. } => {
+                    k.disconnect(c);
+                    *p = Player::default();
+                    Ok(())
+                }
+                Op::Tick => {
+                    k.clock = k.clock.advanced_ms(1);
+                    Ok(())
+                }
+            };
+            if result.is_err() {
+                // A violation (a release of what it does not hold) costs
+                // the connection, and with it the client's table.
+                k.disconnect(c);
+                players[c as usize] = Player::default();
+            }
+            holds_are_intact(&k, &players);
+        }
+        for c in 0..4 {
+            k.disconnect(c);
+        }
+        assert_eq!(k.store.pinned_objects(), 0);
+        k.evict(A, u64::MAX);
+        assert_eq!(k.store.allocated(), 0);
+        let _ = dir.words();
+    }
+
+    proptest! {
+        #[test]
+        fn direct_holds_survive_anything_the_store_does(ops in proptest::collection::vec(op(), 1..150)) {
+            run(ops);
+        }
+    }
+}
