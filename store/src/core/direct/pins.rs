@@ -37,10 +37,14 @@ impl Store {
             return;
         }
         let held = self.scan_for(&keys);
-        if held.is_empty() {
-            return;
-        }
         victims.retain(|s| !held.contains(s));
+        // A pinned victim no slot holds any more is freed by the caller:
+        // it is no longer pinned.
+        if !self.direct.pinned.is_empty() {
+            for s in victims.iter() {
+                self.direct.pinned.remove(s);
+            }
+        }
         for slot in held {
             self.unlink(slot);
             self.direct.pinned.insert(slot);
