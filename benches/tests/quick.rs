@@ -26,11 +26,16 @@ fn quick_run_writes_the_table_the_json_and_the_plots() {
 
     let md = std::fs::read_to_string(out.path().join("results.md")).unwrap();
     for id in [
-        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11",
+        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W1-d-cpu",
+        "W3-d-cpu",
     ] {
         assert!(md.contains(&format!("| {id} |")), "{id} missing:\n{md}");
     }
     assert!(md.contains("ping-pong"), "{md}");
+    assert!(
+        md.contains("two hand-overs after"),
+        "the relay-idle anchor:\n{md}"
+    );
     assert_eq!(stdout.trim(), md.trim(), "stdout is the table");
 
     let json: serde_json::Value =
