@@ -12,6 +12,9 @@ set -euo pipefail
 
 REQUIREMENTS=("pyarrow==11.0.0" "numpy<2" "pandas<2.2" "pytest" "hypothesis")
 
+# shellcheck source=lib/venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
+
 die() {
     echo "pyenv.sh: error: $*" >&2
     exit 1
@@ -24,51 +27,11 @@ marker="$venv/.pyenv-ok"
 # The marker records what was installed, so changing the list reinstalls.
 want="${REQUIREMENTS[*]}"
 
-installed() {
-    [[ -x "$py" && -f "$marker" && "$(cat "$marker")" == "$want" ]]
-}
+exit_if_installed_else_lock "$venv" "$marker" "$want"
 
-if installed; then
-    echo "$py"
-    exit 0
-fi
-
-command -v flock >/dev/null 2>&1 || die "flock(1) is needed (util-linux)"
-
-# The lock lives inside the venv directory (gitignored); it is never removed,
-# so every caller locks the same inode.
-mkdir -p "$venv" || die "cannot create $venv"
-exec 9>"$venv/.lock" || die "cannot open $venv/.lock"
-flock 9 || die "cannot lock $venv/.lock"
-
-# Another caller may have finished while we waited for the lock.
-if installed; then
-    echo "$py"
-    exit 0
-fi
-
-base=""
-if command -v python3.11 >/dev/null 2>&1 && python3.11 -c '' >/dev/null 2>&1; then
-    base="python3.11"
-elif command -v python3 >/dev/null 2>&1 &&
-    python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then
-    base="python3"
-else
+base="$(find_python311)" ||
     die "Python 3.11 is needed (pyarrow 11 has wheels up to 3.11): neither python3.11 nor a 3.11 python3 was found"
-fi
-
-# A venv left by an older or different interpreter is rebuilt from scratch
-# (everything but the lock file).
-if [[ -x "$py" ]] && ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then
-    echo "pyenv.sh: rebuilding $venv (not a Python 3.11 venv)" >&2
-    find "$venv" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} + ||
-        die "cannot clean $venv"
-fi
-
-if [[ ! -x "$py" ]]; then
-    echo "pyenv.sh: creating $venv with $base" >&2
-    "$base" -m venv "$venv" >&2 || die "'$base -m venv $venv' failed (is the venv/ensurepip module installed?)"
-fi
+make_venv311 "$venv" "$base" || die "cannot make the venv $venv with $base (is the venv/ensurepip module installed?)"
 
 echo "pyenv.sh: installing ${want}" >&2
 "$py" -m pip install --disable-pip-version-check --no-input -q "${REQUIREMENTS[@]}" >&2 ||
@@ -86,6 +49,5 @@ for need in ("libplasma.so.1100", "include/plasma/client.h", "tests/test_plasma.
         sys.exit("pyarrow wheel lacks %s" % need)
 EOF
 
-tmp="$marker.tmp.$$"
-printf '%s' "$want" >"$tmp" && mv -f "$tmp" "$marker" || die "cannot write $marker"
+venv_mark "$marker" "$want" || die "cannot write $marker"
 echo "$py"

@@ -56,8 +56,18 @@ pub struct Plan {
     pub memcpy_iters: u64,
     /// Seals per as_future latency repetition (W10).
     pub await_count: usize,
-    /// Futures pending at once for the memory figure (W11).
+    /// Futures pending at once for the memory figure (W11, W16).
     pub await_pending: usize,
+    /// The numpy array of the Python large-value workload (W14).
+    pub py_big_size: u64,
+    /// Timed puts (and gets) of it per repetition.
+    pub py_big_iters: u64,
+    /// Idle connected clients of the hostile load (W17).
+    pub hostile_idle: usize,
+    /// Slowloris peers of the hostile load.
+    pub hostile_slowloris: usize,
+    /// Puts and gets measured in each phase of the hostile workload.
+    pub hostile_iters: u64,
 }
 
 impl Plan {
@@ -88,6 +98,11 @@ impl Plan {
             memcpy_iters: 4,
             await_count: 3000,
             await_pending: 100_000,
+            py_big_size: 100_000_000,
+            py_big_iters: 8,
+            hostile_idle: 1000,
+            hostile_slowloris: 100,
+            hostile_iters: 10_000,
         }
     }
 
@@ -119,6 +134,11 @@ impl Plan {
             memcpy_iters: 2,
             await_count: 200,
             await_pending: 10_000,
+            py_big_size: 16 * MIB,
+            py_big_iters: 2,
+            hostile_idle: 1000,
+            hostile_slowloris: 100,
+            hostile_iters: 500,
         }
     }
 

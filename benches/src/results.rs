@@ -25,6 +25,8 @@ pub enum Unit {
     Millis,
     /// Bytes of store memory per object.
     BytesPerObject,
+    /// Mebibytes (2^20 bytes) of memory.
+    Mebibytes,
     /// A plain factor.
     Factor,
 }
@@ -39,6 +41,7 @@ impl Unit {
             Unit::Micros => "µs",
             Unit::Millis => "ms",
             Unit::BytesPerObject => "B/object",
+            Unit::Mebibytes => "MiB",
             Unit::Factor => "×",
         }
     }
@@ -58,6 +61,7 @@ impl Unit {
                 }
             }
             Unit::BytesPerObject => format!("{v:.0}"),
+            Unit::Mebibytes => format!("{v:.1}"),
             Unit::Factor => format!("{v:.2}"),
         }
     }
@@ -80,6 +84,8 @@ pub enum ClientKind {
     Cpp,
     /// pyarrow 11's Python client.
     Python,
+    /// Our Python package, plasma_store (python/), in a child process.
+    PythonOurs,
     /// No store: a physical anchor.
     Anchor,
 }
@@ -196,10 +202,10 @@ impl Contender {
 pub enum Target {
     /// The row's ratio must be at least this.
     RatioAtLeast(f64),
-    /// The row's ratio must be at most this.
-    RatioAtMost(f64),
     /// Our median must be at most this (in the row's unit).
     AtMost(f64),
+    /// The row's ratio must be at most this.
+    RatioAtMost(f64),
 }
 
 /// One line of the results table.
@@ -241,15 +247,33 @@ impl Row {
         target: Option<Target>,
     ) -> Row {
         let ratio = ours.summary.median / plasma.summary.median;
+        let mut row = Row::ours_only(id, title, placement, unit, ours, target);
+        row.plasma = Some(plasma);
+        row.ratio = Some(ratio);
+        row.ratio_of = "ours/Plasma".into();
+        row.judge();
+        row
+    }
+
+    /// A row of our store alone (no rival measured); the target judges our
+    /// median.
+    pub fn ours_only(
+        id: &str,
+        title: String,
+        placement: Option<Placement>,
+        unit: Unit,
+        ours: Contender,
+        target: Option<Target>,
+    ) -> Row {
         let mut row = Row {
             id: id.into(),
             title,
             placement,
             unit,
             ours,
-            plasma: Some(plasma),
-            ratio: Some(ratio),
-            ratio_of: "ours/Plasma".into(),
+            plasma: None,
+            ratio: None,
+            ratio_of: String::new(),
             target,
             met: None,
             note: String::new(),
@@ -305,7 +329,7 @@ impl Row {
             },
             Some(Target::RatioAtMost(x)) => match self.ratio_of.strip_prefix("ours/") {
                 Some("Plasma") | None => format!("≤ {x}×"),
-                Some(anchor) => format!("≤ {x}× {anchor}"),
+                Some(other) => format!("≤ {x}× {other}"),
             },
             Some(Target::AtMost(x)) => {
                 let sep = if self.unit == Unit::Factor { "" } else { " " };

@@ -1,7 +1,8 @@
 //! Everything a run needs besides this binary: the pyarrow 11 venv (the
 //! real `plasma-store-server`, pyarrow's Python client and libplasma with
-//! its headers, installed by `scripts/pyenv.sh`), and the two C++ programs,
-//! compiled here with g++ into the output directory.
+//! its headers, installed by `scripts/pyenv.sh`), our Python package
+//! (built by `scripts/python-env.sh`, put on that venv's PYTHONPATH), and
+//! the two C++ programs, compiled here with g++ into the output directory.
 
 use std::ffi::OsString;
 use std::fs;
@@ -26,8 +27,11 @@ pub struct Env {
     pub plasma_server: PathBuf,
     /// The venv's python, with pyarrow 11.
     pub python: PathBuf,
-    /// The pyarrow client script.
+    /// The Python client script (pyarrow's client, or ours).
     pub py_client: PathBuf,
+    /// A directory holding our package `plasma_store` alone (for
+    /// PYTHONPATH; the wheel is abi3, so the pyarrow venv loads it).
+    pub py_package: PathBuf,
     /// The compiled C++ Plasma client.
     pub cpp_client: PathBuf,
     /// The compiled anchors program.
@@ -67,8 +71,10 @@ pub fn prepare(out: &Path, options: &SetupOptions) -> Result<Env> {
     };
     let python = match &options.python {
         Some(p) => p.clone(),
-        None => pyenv()?,
+        None => venv_script("scripts/pyenv.sh", "the pyarrow 11 venv")?,
     };
+    venv_script("scripts/python-env.sh", "our Python package")?;
+    let py_package = repo_root().join(".venv-python/for-pyarrow");
     let pyarrow = pyarrow_dir(&python)?;
     let plasma_server = pyarrow.join("plasma-store-server");
     for need in [
@@ -92,20 +98,18 @@ pub fn prepare(out: &Path, options: &SetupOptions) -> Result<Env> {
         plasma_server,
         python,
         py_client,
+        py_package,
         cpp_client,
         anchors,
         logs,
     })
 }
 
-/// Runs `scripts/pyenv.sh` (installs the venv on first use) and returns the
-/// python path it prints last.
-fn pyenv() -> Result<PathBuf> {
-    let script = repo_root().join("scripts/pyenv.sh");
-    eprintln!(
-        "plasma-bench: preparing the pyarrow 11 venv ({})",
-        script.display()
-    );
+/// Runs a venv script of the repository (which installs on first use) and
+/// returns the python path it prints last.
+fn venv_script(path: &str, what: &str) -> Result<PathBuf> {
+    let script = repo_root().join(path);
+    eprintln!("plasma-bench: preparing {what} ({})", script.display());
     let out = Command::new("bash")
         .arg(&script)
         .stderr(Stdio::inherit())

@@ -27,7 +27,7 @@ fn quick_run_writes_the_table_the_json_and_the_plots() {
     let md = std::fs::read_to_string(out.path().join("results.md")).unwrap();
     for id in [
         "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W1-d-cpu",
-        "W3-d-cpu",
+        "W3-d-cpu", "W13", "W14-put", "W14-get", "W15", "W16", "W17-put", "W17-get", "W17-rss",
     ] {
         assert!(md.contains(&format!("| {id} |")), "{id} missing:\n{md}");
     }

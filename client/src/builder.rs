@@ -181,32 +181,63 @@ impl ObjectBuilder {
     /// let buf = b.seal()?;
     /// # Ok(()) }
     /// ```
-    pub fn seal(mut self) -> Result<ObjectBuffer, SealError> {
+    pub fn seal(self) -> Result<ObjectBuffer, SealError> {
+        // The builder handed back is dropped here, which aborts the object.
+        self.try_seal().map_err(|failed| failed.0)
+    }
+
+    /// As [`seal`](Self::seal), but a failure hands the builder back with
+    /// the error: the object stays held, mapped and writable (and is
+    /// aborted when the builder is dropped). For callers whose own views of
+    /// the memory may outlive the call, such as a language binding that
+    /// exported it.
+    ///
+    /// ```no_run
+    /// # fn f(b: plasma_client::ObjectBuilder) {
+    /// match b.try_seal() {
+    ///     Ok(buf) => drop(buf),
+    ///     Err(failed) => {
+    ///         let (error, builder) = *failed;
+    ///         eprintln!("seal failed: {error}; {} still held", builder.id());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn try_seal(mut self) -> Result<ObjectBuffer, Box<(SealError, ObjectBuilder)>> {
         let id = self.guard.id;
         let digest = fill::seal_digest(&self.view, self.data_len, self.written.take(), self.digest);
         let conn = Arc::clone(&self.guard.conn);
         if let Body::Local(bytes) = &self.view {
-            return put(&conn, id, bytes, self.data_len, digest);
+            // A failed put leaves the local bytes as they were.
+            let put = put(&conn, id, bytes, self.data_len, digest);
+            return put.map_err(|e| Box::new((e, self)));
         }
-        let answer = conn.request(&Request::Seal { id, digest }, Wait::Quick)?;
+        let answer = match conn.request(&Request::Seal { id, digest }, Wait::Quick) {
+            Ok(answer) => answer,
+            Err(e) => return Err(Box::new((e.into(), self))),
+        };
         let Reply::Seal { id: got, error } = answer.reply else {
-            return Err(unexpected(MessageType::SealReply, &answer.reply).into());
+            let e = unexpected(MessageType::SealReply, &answer.reply).into();
+            return Err(Box::new((e, self)));
         };
         if got != id {
-            return Err(SealError::from(CallError::from(
-                ProtocolError::WrongObject { expected: id, got },
-            )));
+            let e = CallError::from(ProtocolError::WrongObject { expected: id, got });
+            return Err(Box::new((e.into(), self)));
         }
         if error != ErrorCode::Ok {
-            return Err(SealError::Protocol(ProtocolError::UnexpectedCode(error)));
+            let e = SealError::Protocol(ProtocolError::UnexpectedCode(error));
+            return Err(Box::new((e, self)));
         }
         // Sealed: the creator's hold now belongs to the buffer.
         self.guard.armed = false;
-        let view = std::mem::replace(&mut self.view, Body::Local(Vec::new()))
-            .into_view()
-            .ok_or(SealError::Protocol(ProtocolError::Mismatch(
-                "sealed builder lost its view",
-            )))?;
+        let view = match std::mem::replace(&mut self.view, Body::Local(Vec::new())).into_view() {
+            Some(view) => view,
+            None => {
+                let e =
+                    SealError::Protocol(ProtocolError::Mismatch("sealed builder lost its view"));
+                return Err(Box::new((e, self)));
+            }
+        };
         let hook: Arc<dyn ReleaseHook> = conn;
         Ok(ObjectBuffer::new(id, view, self.data_len, hook))
     }

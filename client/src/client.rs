@@ -25,8 +25,8 @@ use crate::connection::{distinct, Connection, Context, Wait};
 use crate::digest::{digest, NO_DIGEST};
 use crate::direct::take_all;
 use crate::error::{
-    CallError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
-    ListError, ProtocolError, SubscribeError, VerifyError,
+    CallError, ConnectError, ContainsError, CreateError, DebugStringError, DeleteError, EvictError,
+    GetError, ListError, ProtocolError, SetOptionsError, SubscribeError, VerifyError,
 };
 use crate::lock;
 use crate::replies;
@@ -442,6 +442,47 @@ impl Client {
         replies::evict_result(answer.reply)
     }
 
+    /// The store's description of its state (GetDebugString): free-form
+    /// text, meant for people. plasma-store ends it with the line
+    /// `plasma-store extensions: await` (docs/design.md).
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::DebugStringError> {
+    /// println!("{}", client.debug_string()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn debug_string(&self) -> Result<String, DebugStringError> {
+        let answer = self
+            .primary()?
+            .request(&Request::DebugString, Wait::Quick)?;
+        replies::debug_string_result(answer.reply)
+    }
+
+    /// Names this client's connection and asks for an output memory quota
+    /// of `output_memory_quota` bytes (SetOptions): objects this client
+    /// creates are then evicted from its own quota first. The name is set
+    /// even when the quota is refused.
+    ///
+    /// ```no_run
+    /// # fn f(client: plasma_client::Client) -> Result<(), plasma_client::SetOptionsError> {
+    /// client.set_options("loader", 64 << 20)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_options(
+        &self,
+        client_name: &str,
+        output_memory_quota: i64,
+    ) -> Result<(), SetOptionsError> {
+        let answer = self.primary()?.request(
+            &Request::SetOptions {
+                client_name: client_name.to_owned(),
+                output_memory_quota,
+            },
+            Wait::Quick,
+        )?;
+        replies::set_options_result(answer.reply)
+    }
+
     /// Subscribes to seal and deletion notifications (on a connection of
     /// its own, so any number of subscriptions may coexist).
     ///
@@ -504,7 +545,7 @@ impl Client {
 
     /// The primary connection; replaces it if it was abandoned (after a
     /// timeout or protocol error) while the store lives.
-    fn primary(&self) -> Result<Arc<Connection>, CallError> {
+    pub(crate) fn primary(&self) -> Result<Arc<Connection>, CallError> {
         let mut primary = lock(&self.inner.primary);
         if primary.is_poisoned() && !self.inner.ctx.is_dead() {
             let fresh = self.open_extra()?;
@@ -644,7 +685,7 @@ fn offers_direct(conn: &Connection) -> Result<bool, CallError> {
     let answer = conn.request(&Request::DebugString, Wait::Quick)?;
     Ok(
         matches!(&answer.reply, plasma_protocol::Reply::DebugString { text }
-        if plasma_protocol::capabilities(text).contains(&plasma_protocol::CAPABILITY_DIRECT)),
+        if plasma_protocol::extensions::announces(text, plasma_protocol::extensions::DIRECT)),
     )
 }
 

@@ -104,6 +104,7 @@ macro_rules! impl_from_call_error {
         }
     };
 }
+pub(crate) use impl_from_call_error;
 
 /// Why [`Client::connect`](crate::Client::connect) failed.
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +368,70 @@ pub enum SubscribeError {
     },
 }
 impl_from_call_error!(SubscribeError);
+
+/// Why [`Client::debug_string`](crate::Client::debug_string) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DebugStringError {
+    /// The store is gone.
+    #[error("store disconnected")]
+    Disconnected,
+    /// No answer within `ClientOptions::request_timeout`.
+    #[error("timed out waiting for the store")]
+    Timeout,
+    /// The store's answer made no sense.
+    #[error("protocol error: {0}")]
+    Protocol(ProtocolError),
+    /// A socket call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation that failed.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+impl_from_call_error!(DebugStringError);
+
+impl From<DebugStringError> for ConnectError {
+    fn from(e: DebugStringError) -> Self {
+        match e {
+            DebugStringError::Disconnected => Self::Disconnected,
+            DebugStringError::Timeout => Self::Timeout,
+            DebugStringError::Protocol(p) => Self::Protocol(p),
+            DebugStringError::Io { op, source } => Self::Io { op, source },
+        }
+    }
+}
+
+/// Why [`Client::set_options`](crate::Client::set_options) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetOptionsError {
+    /// The store refused the output memory quota (it was granted before
+    /// on this connection, or the store cannot spare that much); the name
+    /// is set anyway.
+    #[error("the store refused the output memory quota")]
+    Refused,
+    /// The store is gone.
+    #[error("store disconnected")]
+    Disconnected,
+    /// No answer within `ClientOptions::request_timeout`.
+    #[error("timed out waiting for the store")]
+    Timeout,
+    /// The store's answer made no sense.
+    #[error("protocol error: {0}")]
+    Protocol(ProtocolError),
+    /// A socket call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation that failed.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+impl_from_call_error!(SetOptionsError);
 
 /// Why [`Client::verify`](crate::Client::verify) failed.
 #[derive(Debug, thiserror::Error)]

@@ -258,6 +258,7 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
     let id = ObjectId::from_bytes([2; 20]);
     let (get_seen_tx, get_seen_rx) = mpsc::channel();
     let (proceed_tx, proceed_rx) = mpsc::channel::<()>();
+    let (checked_tx, checked_rx) = mpsc::channel::<()>();
     let (_dir, path, store) = fake_store(move |mut c| {
         let file = segment_file();
         c.connect();
@@ -277,6 +278,7 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
         // Answered from the hold the client still has.
         c.reply(&get_reply(&[id], vec![spec(0, 3, 0)]));
         assert!(!c.sends_within(Duration::from_millis(100)), "hold reused");
+        checked_tx.send(()).unwrap();
         c.expect(|r| assert_eq!(*r, Request::Release { id }));
     });
 
@@ -291,7 +293,8 @@ fn release_during_a_get_of_the_same_object_is_deferred_and_dropped() {
     proceed_tx.send(()).unwrap();
     let second = second.join().unwrap();
     assert!(second[0].is_some());
-    std::thread::sleep(Duration::from_millis(150));
+    // The last buffer goes only after the store has watched for a release.
+    checked_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     drop(second);
     store.join().unwrap();
 }
@@ -429,4 +432,38 @@ async fn an_async_client_that_gives_up_its_connection_keeps_it_open_until_its_la
         Peer::Closed,
         "the last view is gone: the socket closes, with nothing written"
     );
+}
+
+#[test]
+fn stats_are_asked_only_of_a_store_that_announces_them() {
+    let (tx, rx) = mpsc::channel();
+    let (_dir, path, store) = fake_store(move |mut c| {
+        c.connect();
+        // A Plasma 11 store: no announcement, so no Stats request follows.
+        c.expect(|r| assert_eq!(*r, Request::DebugString));
+        c.reply(&Reply::DebugString {
+            text: "allocated bytes: 0".into(),
+        });
+        tx.send(c.sends_within(Duration::from_millis(200))).unwrap();
+        // Then one that announces it.
+        c.expect(|r| assert_eq!(*r, Request::DebugString));
+        c.reply(&Reply::DebugString {
+            text: "x\nplasma-store extensions: await\nplasma-store extensions: stats".into(),
+        });
+        c.expect(|r| assert_eq!(*r, Request::Stats));
+        let mut stats = crate::StoreStats::default();
+        stats.capacity = 1000;
+        c.reply(&Reply::Stats(Box::new(stats)));
+    });
+    let client = client(&path);
+    assert!(matches!(
+        client.stats(),
+        Err(crate::StatsError::Unsupported)
+    ));
+    assert!(
+        !rx.recv().unwrap(),
+        "a Stats request went to a store without it"
+    );
+    assert_eq!(client.stats().unwrap().capacity, 1000);
+    store.join().unwrap();
 }

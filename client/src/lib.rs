@@ -25,7 +25,9 @@
 //! (create → write → seal), [`ObjectBuffer`] (sealed object views and
 //! release), [`Subscription`] (notifications), [`digest()`] (seal digest),
 //! [`AsyncClient`] (tokio; [`AsyncClient::as_future`] turns an object id
-//! into a future that resolves when the object is sealed).
+//! into a future that resolves when the object is sealed), [`Watcher`]
+//! (the same waiting for an event loop the caller runs, e.g. Python's
+//! asyncio).
 //! The only `unsafe` code is in the private `mapping` module.
 
 mod async_client;
@@ -44,7 +46,9 @@ mod holds;
 mod mapping;
 mod replies;
 mod segments;
+mod store_info;
 mod subscription;
+mod watcher;
 
 pub use async_client::{
     AsFuture, AsyncClient, AsyncClientOptions, AsyncObjectBuilder, AsyncStats, WaitOutcome,
@@ -54,13 +58,16 @@ pub use builder::ObjectBuilder;
 pub use client::{Client, ClientOptions, DeleteOutcome};
 pub use digest::{digest, NO_DIGEST};
 pub use error::{
-    AsFutureError, ConnectError, ContainsError, CreateError, DeleteError, EvictError, GetError,
-    ListError, ProtocolError, SealError, SubscribeError, VerifyError,
+    AsFutureError, ConnectError, ContainsError, CreateError, DebugStringError, DeleteError,
+    EvictError, GetError, ListError, ProtocolError, SealError, SetOptionsError, SubscribeError,
+    VerifyError,
 };
 pub use mapping::ExtentError;
-pub use plasma_protocol::{Digest, ObjectId, ObjectInfo};
+pub use plasma_protocol::{Digest, ObjectId, ObjectInfo, StoreStats, Tally};
 pub use segments::MapError;
+pub use store_info::StatsError;
 pub use subscription::{Notification, Subscription};
+pub use watcher::{Pending, Ready, Watcher, WatcherOptions};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -9,7 +9,8 @@ use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, ObjectSpec, 
 use crate::client::DeleteOutcome;
 use crate::connection::{object_extent, unexpected, Answer};
 use crate::error::{
-    ContainsError, CreateError, DeleteError, EvictError, ListError, ProtocolError, SealError,
+    ContainsError, CreateError, DebugStringError, DeleteError, EvictError, ListError,
+    ProtocolError, SealError, SetOptionsError,
 };
 use crate::mapping::{Extent, Mapping, View, ViewMut, ViewMutError};
 
@@ -230,6 +231,28 @@ pub(crate) fn evict_result(reply: Reply) -> Result<u64, EvictError> {
     match reply {
         Reply::Evict { num_bytes } => Ok(num_bytes),
         other => Err(unexpected(MessageType::EvictReply, &other).into()),
+    }
+}
+
+pub(crate) fn debug_string_result(reply: Reply) -> Result<String, DebugStringError> {
+    match reply {
+        Reply::DebugString { text } => Ok(text),
+        other => Err(unexpected(MessageType::GetDebugStringReply, &other).into()),
+    }
+}
+
+pub(crate) fn set_options_result(reply: Reply) -> Result<(), SetOptionsError> {
+    match reply {
+        Reply::SetOptions {
+            error: ErrorCode::Ok,
+        } => Ok(()),
+        Reply::SetOptions {
+            error: ErrorCode::OutOfMemory,
+        } => Err(SetOptionsError::Refused),
+        Reply::SetOptions { error } => Err(SetOptionsError::Protocol(
+            ProtocolError::UnexpectedCode(error),
+        )),
+        other => Err(unexpected(MessageType::SetOptionsReply, &other).into()),
     }
 }
 

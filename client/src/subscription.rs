@@ -212,6 +212,16 @@ impl Subscription {
     }
 }
 
+impl std::os::fd::AsFd for Subscription {
+    /// The notification socket, e.g. to wait for readability in an event
+    /// loop (then read with [`recv_timeout`](Subscription::recv_timeout)
+    /// and a zero timeout). Reading it directly bypasses this
+    /// subscription's buffer.
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 impl Iterator for Subscription {
     type Item = Result<Notification, SubscribeError>;
 

@@ -7,15 +7,21 @@
 
 mod codec;
 pub mod direct;
+pub mod extensions;
 pub mod fd;
 mod frame;
 mod id;
 mod message;
+mod stats;
 
-pub use codec::{decode_notification, decode_reply, decode_request, DecodeError, Encoder};
+pub use codec::{
+    decode_notification, decode_reply, decode_request, BuiltFrame, DecodeError, Encoder,
+    ListReplyWriter,
+};
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
-    capabilities, Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request,
-    CAPABILITY_AWAIT, CAPABILITY_DIRECT, DIGEST_LEN, EXTENSIONS_PREFIX, PUT_HOLD_BY_SOCKET,
+    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request, DIGEST_LEN,
+    EXTENSIONS_MARKER, PUT_HOLD_BY_SOCKET,
 };
+pub use stats::{StoreStats, Tally};

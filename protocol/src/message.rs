@@ -4,7 +4,7 @@
 //! Requests borrow from the frame they were decoded from, so inline object
 //! data (create-and-seal) is never copied before it reaches the arena.
 
-use crate::ObjectId;
+use crate::{ObjectId, StoreStats};
 
 /// Length of a digest: the little-endian bytes of a `u64` (protocol.md §11).
 pub const DIGEST_LEN: usize = 8;
@@ -13,36 +13,13 @@ pub const DIGEST_LEN: usize = 8;
 /// and echoes it.
 pub type Digest = [u8; DIGEST_LEN];
 
-/// How the line starts that a store serving [`MessageType::EXTENSIONS`]
-/// ends its GetDebugString text with; the capabilities it serves follow,
-/// separated by spaces. A client asks for the text (which every Plasma 11
+/// The line by which a store announces our Await addition in its
+/// GetDebugString text. A client asks for the text (which every Plasma 11
 /// store answers) before it sends any of our types, which would make the
-/// real store abort.
-pub const EXTENSIONS_PREFIX: &str = "plasma-store extensions:";
-
-/// The capability of AwaitRequest, ObjectReady, UnawaitRequest/Reply.
-pub const CAPABILITY_AWAIT: &str = "await";
-
-/// The capability of Attach, Put and HoldsChanged: direct gets from the
-/// shared directory and one-round-trip puts (docs/design.md, "Fewer
-/// hand-overs").
-pub const CAPABILITY_DIRECT: &str = "direct";
-
-/// The capabilities a GetDebugString text announces (none for Plasma 11).
-///
-/// ```
-/// use plasma_protocol::capabilities;
-/// let caps = capabilities("allocated bytes: 0\nplasma-store extensions: await direct");
-/// assert_eq!(caps, vec!["await", "direct"]);
-/// assert!(capabilities("allocated bytes: 0").is_empty());
-/// ```
-pub fn capabilities(debug_text: &str) -> Vec<&str> {
-    debug_text
-        .lines()
-        .filter_map(|l| l.strip_prefix(EXTENSIONS_PREFIX))
-        .flat_map(str::split_whitespace)
-        .collect()
-}
+/// real store abort. Clients written before the Stats addition look for
+/// exactly this line, so it never changes; see [`crate::extensions`] for
+/// how later additions are announced.
+pub const EXTENSIONS_MARKER: &str = "plasma-store extensions: await";
 
 /// Message type numbers carried in the frame header (protocol.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,6 +70,10 @@ pub enum MessageType {
     UnawaitRequest = 66,
     /// Ours: the registrations UnawaitRequest removed.
     UnawaitReply = 67,
+    /// Ours (announced as `stats`): ask for the store's counters.
+    StatsRequest = 68,
+    /// Ours: the store's counters.
+    StatsReply = 69,
     /// Ours (`direct`): give this connection a hold table and the directory.
     AttachRequest = 70,
     /// Ours: the answer to AttachRequest; the segment fds follow it.
@@ -149,17 +130,22 @@ impl MessageType {
     /// This project's additions to Plasma 11's protocol (docs/design.md,
     /// "Our protocol additions"): new types only, numbered from 64 so they
     /// can never collide with Plasma's.
-    pub const EXTENSIONS: [MessageType; 9] = [
+    pub const EXTENSIONS: [MessageType; 11] = [
         Self::AwaitRequest,
         Self::ObjectReady,
         Self::UnawaitRequest,
         Self::UnawaitReply,
+        Self::StatsRequest,
+        Self::StatsReply,
         Self::AttachRequest,
         Self::AttachReply,
         Self::PutRequest,
         Self::PutReply,
         Self::HoldsChanged,
     ];
+
+    /// Number of distinct types: [`MessageType::dense_index`] is below it.
+    pub const COUNT: usize = Self::ALL.len() + Self::EXTENSIONS.len();
 
     /// The type with this wire number, if there is one.
     pub fn from_i64(n: i64) -> Option<Self> {
@@ -175,6 +161,55 @@ impl MessageType {
     /// The wire number.
     pub const fn as_i64(self) -> i64 {
         self as i64
+    }
+
+    /// A position in `0..COUNT`, one per type (Plasma's first, then ours):
+    /// for tables indexed by type, such as per-request counters.
+    pub const fn dense_index(self) -> usize {
+        let n = self as usize;
+        if n < Self::ALL.len() {
+            n
+        } else {
+            Self::ALL.len() + (n - Self::AwaitRequest as usize)
+        }
+    }
+
+    /// A short lower-case name: the request or reply it is, without the
+    /// `Request`/`Reply` suffix (`get`, `create_and_seal`, `stats`), as
+    /// metric labels and `plasma stats` show it. Replies share their
+    /// request's name; only [`MessageType::ObjectReady`] and the unused
+    /// Plasma types have names of their own.
+    pub const fn short_name(self) -> &'static str {
+        use MessageType as M;
+        match self {
+            M::DisconnectClient => "disconnect",
+            M::CreateRequest | M::CreateReply => "create",
+            M::CreateAndSealRequest | M::CreateAndSealReply => "create_and_seal",
+            M::AbortRequest | M::AbortReply => "abort",
+            M::SealRequest | M::SealReply => "seal",
+            M::GetRequest | M::GetReply => "get",
+            M::ReleaseRequest | M::ReleaseReply => "release",
+            M::DeleteRequest | M::DeleteReply => "delete",
+            M::ContainsRequest | M::ContainsReply => "contains",
+            M::ListRequest | M::ListReply => "list",
+            M::ConnectRequest | M::ConnectReply => "connect",
+            M::EvictRequest | M::EvictReply => "evict",
+            M::SubscribeRequest => "subscribe",
+            M::UnsubscribeRequest => "unsubscribe",
+            M::DataRequest | M::DataReply => "data",
+            M::Notification => "notification",
+            M::SetOptionsRequest | M::SetOptionsReply => "set_options",
+            M::GetDebugStringRequest | M::GetDebugStringReply => "debug_string",
+            M::CreateAndSealBatchRequest | M::CreateAndSealBatchReply => "create_and_seal_batch",
+            M::RefreshLruRequest | M::RefreshLruReply => "refresh_lru",
+            M::AwaitRequest => "await",
+            M::ObjectReady => "object_ready",
+            M::UnawaitRequest | M::UnawaitReply => "unawait",
+            M::StatsRequest | M::StatsReply => "stats",
+            M::AttachRequest | M::AttachReply => "attach",
+            M::PutRequest | M::PutReply => "put",
+            M::HoldsChanged => "holds_changed",
+        }
     }
 }
 
@@ -342,6 +377,8 @@ pub enum Request<'a> {
     Unawait {
         ids: Vec<ObjectId>,
     },
+    /// Ours (announced as `stats`): answered with [`Reply::Stats`].
+    Stats,
     /// Ours (`direct`): give this connection a hold table; answered with
     /// [`Reply::Attach`] and the segment fds.
     Attach,
@@ -413,6 +450,7 @@ impl Request<'_> {
             Request::RefreshLru { .. } => MessageType::RefreshLruRequest,
             Request::Await { .. } => MessageType::AwaitRequest,
             Request::Unawait { .. } => MessageType::UnawaitRequest,
+            Request::Stats => MessageType::StatsRequest,
             Request::Attach => MessageType::AttachRequest,
             Request::Put { .. } => MessageType::PutRequest,
             Request::HoldsChanged => MessageType::HoldsChanged,
@@ -506,6 +544,8 @@ pub enum Reply {
     Unawait {
         removed: Vec<ObjectId>,
     },
+    /// Ours: the store's counters (boxed: far larger than any other reply).
+    Stats(Box<StoreStats>),
     /// Ours (`direct`): the hold table and the directory follow as fd
     /// messages (after the arena's, if new to the connection); `error` is
     /// OutOfMemory when the store could not make a hold table.
@@ -549,6 +589,7 @@ impl Reply {
             Reply::RefreshLru => MessageType::RefreshLruReply,
             Reply::ObjectReady { .. } => MessageType::ObjectReady,
             Reply::Unawait { .. } => MessageType::UnawaitReply,
+            Reply::Stats(_) => MessageType::StatsReply,
             Reply::Attach { .. } => MessageType::AttachReply,
             Reply::Put { .. } => MessageType::PutReply,
         }
@@ -573,6 +614,22 @@ mod tests {
         }
         assert_eq!(MessageType::from_i64(63), None);
         assert_eq!(MessageType::from_i64(75), None);
+    }
+
+    #[test]
+    fn dense_indices_are_distinct_and_in_range() {
+        let all: Vec<_> = MessageType::ALL
+            .into_iter()
+            .chain(MessageType::EXTENSIONS)
+            .collect();
+        let mut seen = vec![false; MessageType::COUNT];
+        for t in all {
+            let i = t.dense_index();
+            assert!(!seen[i], "{t:?} shares index {i}");
+            seen[i] = true;
+            assert!(!t.short_name().is_empty());
+        }
+        assert!(seen.into_iter().all(|s| s));
     }
 
     #[test]

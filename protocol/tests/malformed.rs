@@ -484,7 +484,7 @@ fn message_types_are_checked_by_direction() {
     for t in MessageType::ALL.into_iter().chain(MessageType::EXTENSIONS) {
         let n = t.as_i64();
         let is_request = matches!(n, 1 | 3 | 5 | 7 | 9 | 11 | 13 | 15 | 17 | 19 | 21 | 23)
-            || matches!(n, 28 | 30 | 32 | 34 | 64 | 66 | 70 | 72 | 74);
+            || matches!(n, 28 | 30 | 32 | 34 | 64 | 66 | 68 | 70 | 72 | 74);
         let is_reply = !is_request && !matches!(n, 0 | 12 | 24..=27);
         if !is_request && n != 0 {
             assert_eq!(
@@ -549,4 +549,28 @@ proptest::proptest! {
         let _ = decode_reply(t, &bytes);
         let _ = decode_notification(&bytes, 1 << 20);
     }
+}
+
+#[test]
+fn a_stats_reply_with_unpaired_request_vectors_is_refused() {
+    let p = table(|f| {
+        vec![
+            (21, Field::Off(f.create_vector(&[9i64, 11]).value())),
+            (22, Field::Off(f.create_vector(&[1i64]).value())),
+        ]
+    });
+    assert_eq!(
+        decode_reply(MessageType::StatsReply.as_i64(), &p),
+        Err(DecodeError::LengthMismatch("request_counts"))
+    );
+}
+
+#[test]
+fn an_empty_stats_reply_reads_as_all_zeros() {
+    // A store older than a field leaves its slot out: the reader sees 0.
+    let p = table(|_| vec![]);
+    assert_eq!(
+        decode_reply(MessageType::StatsReply.as_i64(), &p),
+        Ok(Reply::Stats(Box::default()))
+    );
 }

@@ -3,7 +3,7 @@
 
 use plasma_protocol::{
     decode_notification, decode_reply, decode_request, parse_frame, Digest, Encoder, ErrorCode,
-    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, DEFAULT_MAX_FRAME_LEN,
+    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, StoreStats, Tally, DEFAULT_MAX_FRAME_LEN,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -77,7 +77,7 @@ struct Parts {
     name: String,
 }
 
-const REQUEST_VARIANTS: u8 = 22;
+const REQUEST_VARIANTS: u8 = 23;
 
 fn parts() -> impl Strategy<Value = Parts> {
     (
@@ -163,8 +163,9 @@ fn request(p: &Parts) -> Request<'_> {
         16 => Request::RefreshLru { ids: p.ids.clone() },
         17 => Request::Await { ids: p.ids.clone() },
         18 => Request::Unawait { ids: p.ids.clone() },
-        19 => Request::Attach,
-        20 => Request::Put {
+        19 => Request::Stats,
+        20 => Request::Attach,
+        21 => Request::Put {
             id,
             evict_if_full: p.flag,
             data: &p.data,
@@ -225,6 +226,7 @@ fn reply() -> impl Strategy<Value = Reply> {
             }
         }),
         vec(id(), 0..5).prop_map(|removed| Reply::Unawait { removed }),
+        stats().prop_map(|s| Reply::Stats(Box::new(s))),
         (error(), any::<i32>(), any::<i64>()).prop_map(|(error, store_fd, mmap_size)| {
             Reply::Attach {
                 error,
@@ -249,6 +251,42 @@ fn reply() -> impl Strategy<Value = Reply> {
                 }
             ),
     ]
+}
+
+fn tally() -> impl Strategy<Value = Tally> {
+    any::<[u64; 2]>().prop_map(|[objects, bytes]| Tally { objects, bytes })
+}
+
+/// Every field of a StatsReply, each drawn on its own.
+fn stats() -> impl Strategy<Value = StoreStats> {
+    (
+        vec(tally(), 6),
+        any::<[u64; 10]>(),
+        vec((any::<i64>(), any::<u64>()), 0..8),
+    )
+        .prop_map(|(t, n, requests)| {
+            let mut s = StoreStats::default();
+            s.created = t[0];
+            s.sealed = t[1];
+            s.held = t[2];
+            s.evictable = t[3];
+            s.external = t[4];
+            s.evictions = t[5];
+            [
+                s.capacity,
+                s.clients,
+                s.subscribers,
+                s.waiting_gets,
+                s.pending_awaits,
+                s.deletions,
+                s.creates_refused,
+                s.queued_bytes,
+                s.uptime_ms,
+                _,
+            ] = n;
+            s.requests = requests;
+            s
+        })
 }
 
 proptest! {
@@ -346,4 +384,44 @@ fn large_inline_data_round_trips_and_the_encoder_stays_usable() {
     out.clear();
     enc.encode_request(&Request::Connect, &mut out);
     assert_eq!(out.len(), 24 + 12);
+}
+
+#[test]
+fn a_stats_reply_keeps_every_field_apart() {
+    // Distinct values everywhere: a slot read into the wrong field shows.
+    let mut s = StoreStats::default();
+    let mut next = 0u64;
+    let mut n = || {
+        next += 1;
+        next
+    };
+    s.capacity = n();
+    for t in [
+        &mut s.created,
+        &mut s.sealed,
+        &mut s.held,
+        &mut s.evictable,
+        &mut s.external,
+        &mut s.evictions,
+    ] {
+        *t = Tally {
+            objects: n(),
+            bytes: n(),
+        };
+    }
+    s.clients = n();
+    s.subscribers = n();
+    s.waiting_gets = n();
+    s.pending_awaits = n();
+    s.deletions = n();
+    s.creates_refused = n();
+    s.queued_bytes = n();
+    s.uptime_ms = n();
+    s.requests = vec![(9, n()), (68, u64::MAX)];
+    let reply = Reply::Stats(Box::new(s));
+    let mut out = Vec::new();
+    Encoder::new().encode_reply(&reply, &mut out);
+    let (frame, _) = parse_frame(&out, DEFAULT_MAX_FRAME_LEN).unwrap().unwrap();
+    assert_eq!(frame.msg_type, 69);
+    assert_eq!(decode_reply(frame.msg_type, frame.payload).unwrap(), reply);
 }

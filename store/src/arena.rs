@@ -2,9 +2,10 @@
 //! mapping of it.
 //!
 //! This is the one store module with `unsafe`: the two copies in and out of
-//! the mapping, and the word view of the `direct` segments
-//! ([`WordsMapping`]). The copies go through [`checked_range`], a pure
-//! bounds check; all rely on the sharing contract in docs/design.md.
+//! the mapping (copies only: no reference into the arena is ever handed
+//! out), and the word view of the `direct` segments ([`WordsMapping`]). The
+//! copies go through [`checked_range`], a pure bounds check; all rely on the
+//! sharing contract in docs/design.md.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
@@ -133,17 +134,28 @@ impl ArenaMemory for ArenaMapping {
         }
     }
 
-    fn read(&self, offset: u64, len: u64) -> &[u8] {
+    fn read(&self, offset: u64, len: u64) -> Vec<u8> {
         let Some(range) = checked_range(self.len, offset, len) else {
             tracing::error!(offset, len, "arena read out of bounds ignored");
-            return &[];
+            return Vec::new();
         };
-        // SAFETY: `range` lies inside the mapping, which outlives the borrow of
-        // `self`. By the sharing contract in docs/design.md the store reads
-        // only sealed extents, which nobody writes while the store holds a
-        // reference to the object; the bytes are treated as opaque data, so
-        // even a client breaking the contract can only change their values.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(range.start), range.len()) }
+        let mut copy = vec![0u8; range.len()];
+        // SAFETY: `range` lies inside the live mapping (checked_range against
+        // the mapped length; the mapping lives as long as `self`), and `copy`
+        // is a fresh heap buffer of exactly that length, so the two cannot
+        // overlap. The bytes are copied through a raw pointer and no
+        // reference into the arena is ever formed: by the sharing contract
+        // in docs/design.md clients map these bytes writable, so the store
+        // treats them as opaque values that may change at any moment, and
+        // a client breaking the contract can only change what is copied.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(range.start),
+                copy.as_mut_ptr(),
+                range.len(),
+            );
+        }
+        copy
     }
 }
 
@@ -274,11 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn a_read_is_a_copy_that_a_client_write_cannot_change() {
+        let (arena, mut mem) = small_arena();
+        mem.write(8192, b"hello");
+        let seen = mem.read(8192, 5);
+        let client = MmapOptions::new().map_raw(&arena.fd).unwrap();
+        // SAFETY: test-only write of 5 bytes inside the client's mapping,
+        // playing a client that breaks the sharing contract in
+        // docs/design.md (it writes an extent the store reads).
+        unsafe {
+            std::ptr::copy_nonoverlapping(b"XXXXX".as_ptr(), client.as_mut_ptr().add(8192), 5)
+        };
+        assert_eq!(seen, b"hello");
+        assert_eq!(mem.read(8192, 5), b"XXXXX");
+    }
+
+    #[test]
     fn out_of_bounds_access_is_ignored() {
         let (_arena, mut mem) = small_arena();
         let end = mem.len();
         mem.write(end - 2, b"abcd");
         assert_eq!(mem.read(end - 2, 4), b"");
-        assert_eq!(mem.read(end - 2, 2), &[0, 0]);
+        assert_eq!(mem.read(end - 2, 2), [0, 0]);
     }
 }

@@ -1,14 +1,19 @@
 //! The command line, Plasma-compatible: `plasma-store -s SOCKET -m BYTES
-//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits.
+//! [-d DIR] [-h] [-e hashtable://NAME]`, plus this store's own limits and
+//! operators' options. Every flag can also come from the environment,
+//! `PLASMA_STORE_<FLAG>` (see [`command`]).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::backing::DEFAULT_SHM_DIR;
-use crate::config::{ServerConfig, DEFAULT_QUEUE_CAP, DEFAULT_SPIN};
+use crate::config::{
+    default_max_clients, ServerConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_DEADLINE, DEFAULT_SPIN,
+};
 use crate::server::{self, Shutdown};
 
 /// Parsed command line.
@@ -41,16 +46,30 @@ pub struct Args {
     /// Also accept clients whose group id is this (repeatable).
     #[arg(long = "allow-gid", value_name = "GID")]
     pub allow_gid: Vec<u32>,
-    /// Largest frame payload accepted, in bytes (suffixes as for -m).
-    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_size,
-          default_value_t = plasma_protocol::DEFAULT_MAX_FRAME_LEN)]
-    pub max_frame: u64,
-    /// Cap on one connection's queued output, in bytes (suffixes as for -m).
+    /// Largest frame payload accepted, in bytes (suffixes as for -m). Default:
+    /// -m plus 16M, the largest CreateAndSeal that can succeed (its object
+    /// inline) with room for the ids of a large batch or Get.
+    #[arg(long = "max-frame", value_name = "BYTES", value_parser = parse_size)]
+    pub max_frame: Option<u64>,
+    /// Bytes of partly read frames all connections together may hold; a
+    /// connection that would exceed it is not read until others finish their
+    /// frames. Default: the --max-frame value (one largest frame at a time).
+    #[arg(long = "input-budget", value_name = "BYTES", value_parser = parse_size)]
+    pub input_budget: Option<u64>,
+    /// Unread replies a connection may leave queued before it is dropped, in
+    /// bytes (suffixes as for -m). One large reply being read does not count.
     #[arg(long = "queue-cap", value_name = "BYTES", value_parser = parse_size,
-          default_value_t = DEFAULT_QUEUE_CAP)]
+          default_value = "4M")]
     pub queue_cap: u64,
-    /// Time a started frame has to arrive completely, in milliseconds.
-    #[arg(long = "frame-deadline-ms", value_name = "MS", default_value_t = 30_000,
+    /// Unread notifications a subscriber may leave queued before its
+    /// notification socket is closed, in bytes (suffixes as for -m).
+    #[arg(long = "subscriber-queue-cap", value_name = "BYTES", value_parser = parse_size,
+          default_value = "8M")]
+    pub subscriber_queue_cap: u64,
+    /// Time a started frame has to arrive completely, in milliseconds; a
+    /// peer that is slower is dropped.
+    #[arg(long = "frame-deadline-ms", value_name = "MS",
+          default_value_t = DEFAULT_FRAME_DEADLINE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub frame_deadline_ms: u64,
     /// After serving anything, keep polling without sleeping for this many
@@ -66,6 +85,25 @@ pub struct Args {
     #[arg(long = "direct-entries", value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=1 << 31))]
     pub direct_entries: Option<u64>,
+    /// Clients served at once; each one past it is accepted and closed at
+    /// once (one log line per burst). The default is the descriptor limit
+    /// (ulimit -n) less 16 and less a sixteenth, which the store keeps for
+    /// its own descriptors and subscribers' sockets.
+    #[arg(long = "max-clients", value_name = "N", default_value_t = default_max_clients() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: u64,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics; meant for
+    /// loopback (127.0.0.1:9464). Off unless given.
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log lines on stderr as text or as JSON objects (one per line).
+    #[arg(long = "log-format", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// On SIGTERM, how long to let clients read the replies and
+    /// notifications they are owed before closing, in milliseconds.
+    #[arg(long = "drain-timeout-ms", value_name = "MS",
+          default_value_t = DEFAULT_DRAIN_TIMEOUT.as_millis() as u64)]
+    pub drain_timeout_ms: u64,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -80,14 +118,71 @@ impl Args {
         c.external_store = self.external_store;
         c.allow_uids = self.allow_uid;
         c.allow_gids = self.allow_gid;
-        c.max_frame_len = self.max_frame;
+        if let Some(max) = self.max_frame {
+            c.max_frame_len = max;
+            c.input_budget = max;
+        }
+        if let Some(budget) = self.input_budget {
+            c.input_budget = budget;
+        }
         c.queue_cap = self.queue_cap;
+        c.subscriber_queue_cap = self.subscriber_queue_cap;
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
         c.direct_entries = self.direct_entries.and_then(|n| usize::try_from(n).ok());
+        c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
+        c.metrics_listen = self.metrics_listen;
+        c.drain_timeout = std::time::Duration::from_millis(self.drain_timeout_ms);
         c.handle_signals = true;
+        c.systemd = true;
         c
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for journald, Loki, ...).
+    Json,
+}
+
+/// The environment variable that stands in for the flag with clap id `id`.
+pub fn env_name(id: &str) -> String {
+    format!("PLASMA_STORE_{}", id.to_uppercase())
+}
+
+/// The command line of [`Args`], with an environment-variable fallback for
+/// every flag (`PLASMA_STORE_SOCKET`, `PLASMA_STORE_MEMORY`, ...; the
+/// flag's long name or field name in capitals), shown in `--help`. Given
+/// here once for all flags, so a flag added later has one too. Switches
+/// take `1`/`true`/`yes`/`on` (and their opposites); repeatable flags take
+/// a comma-separated list.
+pub fn command() -> clap::Command {
+    Args::command().mut_args(|arg| {
+        let id = arg.get_id().as_str().to_owned();
+        if id == "help" || id == "version" {
+            return arg;
+        }
+        let arg = arg.env(env_name(&id));
+        match arg.get_action() {
+            ArgAction::SetTrue => arg.value_parser(clap::builder::FalseyValueParser::new()),
+            ArgAction::Append => arg.value_delimiter(','),
+            _ => arg,
+        }
+    })
+}
+
+/// Parses a command line (and the environment), as the daemon does.
+pub fn parse<I, T>(args: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Args::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// Parses a positive byte count: digits, optionally followed by one binary
@@ -132,18 +227,22 @@ pub fn parse_external_store(text: &str) -> Result<String, String> {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = std::env::var("PLASMA_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    // A second initialisation (the daemon run twice in one process) is harmless.
-    let _ = tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(filter);
+    // A second initialisation (the daemon run twice in one process) is harmless.
+    let _ = match format {
+        LogFormat::Text => lines
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => lines.json().try_init(),
+    };
 }
 
 /// Parses the arguments, runs the store until SIGTERM/SIGINT, returns the
@@ -153,7 +252,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args = match parse(args) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -164,7 +263,7 @@ where
             };
         }
     };
-    init_tracing();
+    init_tracing(args.log_format);
     match server::run(args.into_config(), Shutdown::new()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -267,9 +366,88 @@ mod tests {
         assert_eq!(c.capacity, 4 << 30);
         assert_eq!(c.shm_dir, PathBuf::from("/dev/shm"));
         assert!(!c.huge_pages);
-        assert_eq!(c.max_frame_len, plasma_protocol::DEFAULT_MAX_FRAME_LEN);
-        assert_eq!(c.queue_cap, 256 << 20);
-        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(30));
+        assert_eq!(c.max_frame_len, (4 << 30) + (16 << 20));
+        assert_eq!(c.input_budget, c.max_frame_len);
+        assert_eq!(c.queue_cap, crate::config::DEFAULT_QUEUE_CAP);
+        assert_eq!(c.queue_cap, 4 << 20);
+        assert_eq!(c.subscriber_queue_cap, 8 << 20);
+        assert_eq!(c.frame_deadline, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn memory_limits_follow_their_flags() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["plasma-store", "-s", "x", "-m", "10M"];
+            args.extend_from_slice(extra);
+            Args::try_parse_from(args).unwrap().into_config()
+        };
+        let c = parse(&[]);
+        assert_eq!(c.max_frame_len, (10 << 20) + (16 << 20));
+        assert_eq!(c.input_budget, c.max_frame_len);
+        let c = parse(&["--max-frame", "1M"]);
+        assert_eq!((c.max_frame_len, c.input_budget), (1 << 20, 1 << 20));
+        let c = parse(&["--max-frame", "1M", "--input-budget", "3M"]);
+        assert_eq!((c.max_frame_len, c.input_budget), (1 << 20, 3 << 20));
+        let c = parse(&["--queue-cap", "64k", "--subscriber-queue-cap", "1M"]);
+        assert_eq!((c.queue_cap, c.subscriber_queue_cap), (64 << 10, 1 << 20));
+        let c = parse(&["--max-clients", "7"]);
+        assert_eq!(c.max_clients, 7);
+        assert!(
+            Args::try_parse_from(["plasma-store", "-s", "x", "-m", "1", "--max-clients", "0"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_fallback_shown_in_help() {
+        let mut cmd = command();
+        let mut flags = 0;
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            flags += 1;
+            let env = arg.get_env().and_then(|e| e.to_str());
+            assert_eq!(env, Some(env_name(id).as_str()), "--{id}");
+        }
+        assert!(flags >= 14, "{flags}");
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("[env: PLASMA_STORE_SOCKET="), "{help}");
+        assert!(help.contains("[env: PLASMA_STORE_MEMORY="), "{help}");
+    }
+
+    #[test]
+    fn operators_flags_reach_the_config() {
+        let a = parse([
+            "plasma-store",
+            "-s",
+            "x",
+            "-m",
+            "1M",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+            "--log-format",
+            "json",
+            "--drain-timeout-ms",
+            "250",
+        ])
+        .unwrap();
+        assert_eq!(a.log_format, LogFormat::Json);
+        let c = a.into_config();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.drain_timeout, std::time::Duration::from_millis(250));
+        assert!(c.systemd);
+        let bad = parse([
+            "plasma-store",
+            "-s",
+            "x",
+            "-m",
+            "1M",
+            "--metrics-listen",
+            "9464",
+        ]);
+        assert!(bad.unwrap_err().to_string().contains("--metrics-listen"));
     }
 
     #[test]

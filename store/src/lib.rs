@@ -7,6 +7,7 @@ pub mod arena;
 pub mod backing;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod server;
 
 pub use config::ServerConfig;

@@ -20,6 +20,7 @@ mod bins;
 mod data;
 mod maps;
 mod process;
+pub mod procfs;
 pub mod pyenv;
 mod raw;
 mod store;
@@ -32,6 +33,20 @@ pub use process::{run_bounded, wait_timeout, ClientProcess};
 pub use raw::{frame, frame_with_len, RawConnection};
 pub use store::{TestStore, TestStoreBuilder};
 pub use wait::{eventually, within};
+
+/// The protocol steps after which the kill sweep (`tests/kill_sweep.rs`)
+/// kills an `e2e-client kill-me` process.
+pub const STEPS: [&str; 9] = [
+    "create",
+    "write",
+    "seal",
+    "get",
+    "release",
+    "subscribe",
+    "await",
+    "create_and_seal",
+    "batch",
+];
 
 /// How long the fixture waits for anything that should be prompt (a daemon
 /// to listen, a child to print, a process to exit) before failing the test.

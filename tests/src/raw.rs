@@ -120,6 +120,33 @@ impl RawConnection {
         }
     }
 
+    /// Seals `n` empty objects with CreateAndSealBatch requests of 5,000
+    /// (fast, and no arena byte touched); returns their ids in order.
+    pub fn seal_empty_objects(&mut self, n: usize) -> Vec<ObjectId> {
+        let mut all = Vec::with_capacity(n);
+        for start in (0..n).step_by(5000) {
+            let ids: Vec<ObjectId> = (0..5000.min(n - start))
+                .map(|_| ObjectId::random())
+                .collect();
+            let count = ids.len();
+            all.extend_from_slice(&ids);
+            let reply = self.request(&Request::CreateAndSealBatch {
+                ids,
+                evict_if_full: true,
+                data: vec![b""; count],
+                metadata: vec![b""; count],
+                digests: vec![[0; 8]; count],
+            });
+            assert_eq!(
+                reply,
+                Reply::CreateAndSealBatch {
+                    error: plasma_protocol::ErrorCode::Ok
+                }
+            );
+        }
+        all
+    }
+
     /// Consumes the one data byte of an fd message (the fd itself was
     /// discarded by the plain read).
     pub fn skip_fd_message(&mut self) {

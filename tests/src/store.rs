@@ -12,7 +12,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
-use crate::{bin_path, wait_timeout, ClientProcess, PATIENCE};
+use plasma_protocol::{Reply, Request};
+
+use crate::{bin_path, wait_timeout, ClientProcess, RawConnection, PATIENCE};
 
 /// Capacity (`-m`) of a store started without [`TestStoreBuilder::memory`].
 const DEFAULT_MEMORY: u64 = 10_000_000;
@@ -38,7 +40,20 @@ pub struct TestStoreBuilder {
     args: Vec<OsString>,
     socket: Option<PathBuf>,
     umask: Option<u32>,
+    nofile: Option<u32>,
     program: Option<PathBuf>,
+    envs: Vec<(OsString, OsString)>,
+    flags_in_env: bool,
+    activation: Option<Activation>,
+}
+
+/// Who binds the socket and passes it to the daemon.
+#[derive(Clone, Debug)]
+enum Activation {
+    /// This package's `e2e-activate`, setting this file mode.
+    Ours { mode: u32 },
+    /// Debian's `systemd-socket-activate` at this path.
+    Systemd(PathBuf),
 }
 
 impl TestStore {
@@ -55,7 +70,11 @@ impl TestStore {
             args: Vec::new(),
             socket: None,
             umask: None,
+            nofile: None,
             program: None,
+            envs: Vec::new(),
+            flags_in_env: false,
+            activation: None,
         }
     }
 
@@ -108,6 +127,41 @@ impl TestStore {
         ClientProcess::spawn(&all)
     }
 
+    /// The store's GetDebugString text, asked on a connection of its own.
+    pub fn debug_text(&self) -> String {
+        let (mut conn, _) = RawConnection::connect_handshake(&self.socket);
+        match conn.request(&Request::DebugString) {
+            Reply::DebugString { text } => text,
+            other => panic!("expected a GetDebugStringReply, got {other:?}"),
+        }
+    }
+
+    /// The number on the debug text's line `NAME: N`; panics if there is
+    /// none (Plasma 11's store has only `allocated bytes` of ours).
+    pub fn debug_figure(&self, name: &str) -> u64 {
+        let text = self.debug_text();
+        let prefix = format!("{name}: ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}: N` line in the debug text:\n{text}"))
+    }
+
+    /// Clients whose Get waits in the store now.
+    pub fn waiting_gets(&self) -> u64 {
+        self.debug_figure("waiting gets")
+    }
+
+    /// Await registrations in the store now, over all clients.
+    pub fn awaited_objects(&self) -> u64 {
+        self.debug_figure("awaited objects")
+    }
+
+    /// Σ data + metadata of the objects occupying the arena now.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.debug_figure("allocated bytes")
+    }
+
     /// Whether the daemon process is still running.
     pub fn is_running(&mut self) -> bool {
         self.poll_exit().is_none()
@@ -116,6 +170,54 @@ impl TestStore {
     /// Everything the daemon wrote to stderr so far.
     pub fn stderr_text(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Runs the `plasma` command (this package's `e2e-plasma`) against this
+    /// store with `args`, to completion (panics if it takes longer than
+    /// [`PATIENCE`]).
+    pub fn plasma(&self, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(bin_path("e2e-plasma"));
+        command.arg("--socket").arg(&self.socket).args(args);
+        crate::run_bounded(&mut command, PATIENCE)
+    }
+
+    /// The metrics URL the daemon logged (started with
+    /// `--metrics-listen 127.0.0.1:0`, it picks a free port and says which).
+    pub fn metrics_url(&self) -> String {
+        let mut url = None;
+        crate::eventually("the store logs its metrics address", || {
+            url = self.stderr_text().lines().find_map(|l| {
+                let start = l.find("http://")?;
+                let end = l[start..].find("/metrics")? + start + "/metrics".len();
+                Some(l[start..end].to_string())
+            });
+            url.is_some()
+        });
+        url.unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns at once (see [`TestStore::wait_exit`]).
+    pub fn sigterm(&mut self) {
+        if self.poll_exit().is_none() {
+            kill(self.nix_pid(), Signal::SIGTERM).expect("sending SIGTERM to the store");
+        }
+    }
+
+    /// Waits for the daemon to exit (panics after [`PATIENCE`]).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        if let Some(status) = self.poll_exit() {
+            return status;
+        }
+        match wait_timeout(&mut self.child, PATIENCE) {
+            Some(status) => {
+                self.exited = Some(status);
+                status
+            }
+            None => panic!(
+                "the store still runs after {PATIENCE:?}\n{}",
+                self.stderr_report()
+            ),
+        }
     }
 
     /// Kills the daemon with SIGKILL (no cleanup on its side) and reaps it.
@@ -222,9 +324,51 @@ impl TestStoreBuilder {
         self
     }
 
+    /// One more environment variable for the daemon.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Give the socket and capacity as `PLASMA_STORE_SOCKET` and
+    /// `PLASMA_STORE_MEMORY` instead of `-s` and `-m`.
+    pub fn flags_in_env(mut self) -> Self {
+        self.flags_in_env = true;
+        self
+    }
+
+    /// Socket activation, as systemd does it: this package's `e2e-activate`
+    /// binds and listens on the socket (with file mode `mode`), passes it
+    /// as descriptor 3 with `LISTEN_FDS=1` and `LISTEN_PID`, and execs the
+    /// daemon.
+    pub fn socket_activation(mut self, mode: u32) -> Self {
+        self.activation = Some(Activation::Ours { mode });
+        self
+    }
+
+    /// Socket activation by systemd's own `systemd-socket-activate` (at
+    /// `tool`), which execs the daemon at the first connection.
+    pub fn systemd_socket_activate(mut self, tool: impl Into<PathBuf>) -> Self {
+        self.activation = Some(Activation::Systemd(tool.into()));
+        self
+    }
+
+    /// Starts the daemon without waiting for its socket (for tests that
+    /// watch the start-up itself).
+    pub fn start_without_waiting(self) -> TestStore {
+        self.spawn()
+    }
+
     /// Start the daemon under this umask (through `sh -c 'umask …; exec …'`).
     pub fn umask(mut self, mask: u32) -> Self {
         self.umask = Some(mask);
+        self
+    }
+
+    /// Start the daemon with this descriptor limit (soft and hard
+    /// `RLIMIT_NOFILE`, set by `ulimit -n` in the shell that execs it).
+    pub fn nofile(mut self, limit: u32) -> Self {
+        self.nofile = Some(limit);
         self
     }
 
@@ -283,12 +427,16 @@ impl TestStoreBuilder {
         let stderr_path = dir.path().join("store.stderr");
         let stderr = File::create(&stderr_path).expect("creating the store's stderr file");
 
-        let mut args: Vec<OsString> = vec![
-            "-s".into(),
-            socket.clone().into(),
-            "-m".into(),
-            self.memory.to_string().into(),
-        ];
+        let mut args: Vec<OsString> = if self.flags_in_env {
+            Vec::new()
+        } else {
+            vec![
+                "-s".into(),
+                socket.clone().into(),
+                "-m".into(),
+                self.memory.to_string().into(),
+            ]
+        };
         if self.external_store {
             args.push("-e".into());
             args.push("hashtable://test".into());
@@ -297,18 +445,41 @@ impl TestStoreBuilder {
 
         let program = self.program.unwrap_or_else(|| bin_path("e2e-store"));
         let program_name = program.clone();
-        let mut command = match self.umask {
-            None => Command::new(program),
-            Some(mask) => {
+        // Process settings that only a shell in between sets before exec.
+        let mut setup = Vec::new();
+        if let Some(mask) = self.umask {
+            setup.push(format!("umask {mask:03o}"));
+        }
+        if let Some(limit) = self.nofile {
+            setup.push(format!("ulimit -n {limit}"));
+        }
+        let mut command = match self.activation {
+            Some(Activation::Ours { mode }) => {
+                let mut activate = Command::new(bin_path("e2e-activate"));
+                activate.arg(&socket).arg(format!("{mode:o}")).arg(program);
+                activate
+            }
+            Some(Activation::Systemd(tool)) => {
+                let mut activate = Command::new(tool);
+                activate.arg("-l").arg(&socket).arg(program);
+                activate
+            }
+            None if setup.is_empty() => Command::new(program),
+            None => {
                 let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
-                    .arg(program);
+                setup.push("exec \"$0\" \"$@\"".into());
+                sh.arg("-c").arg(setup.join(" && ")).arg(program);
                 sh
             }
         };
+        if self.flags_in_env {
+            command
+                .env("PLASMA_STORE_SOCKET", &socket)
+                .env("PLASMA_STORE_MEMORY", self.memory.to_string());
+        }
         let child = command
             .args(&args)
+            .envs(self.envs)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

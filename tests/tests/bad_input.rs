@@ -4,12 +4,12 @@
 //! version, unknown types, releasing what it does not hold, a second
 //! subscribe, …; protocol.md §3, §14.16). Ours drops the offending
 //! connection (or ignores the request) and keeps serving everyone else.
-//! Each test sends one kind of bad input on a raw socket, then checks that
-//! the daemon is alive and that a well-behaved client can still create and
-//! read an object. Where the stream cannot be resynchronised (bad header),
-//! the test also requires that the offending connection was dropped.
+//! Each test sends one kind of bad input on a raw socket, asserts what
+//! became of that connection (kept, with the request refused, or dropped),
+//! then checks that the daemon is alive and that a well-behaved client can
+//! still create and read an object.
 
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -21,13 +21,43 @@ use plasma_protocol::{Encoder, ErrorCode, MessageType, ObjectId, Reply, Request}
 /// The 12-byte empty table both real peers send for field-less messages.
 const EMPTY_TABLE: [u8; 12] = [8, 0, 0, 0, 4, 0, 4, 0, 4, 0, 0, 0];
 
-/// Sends `bytes` on a fresh, handshaken connection and reports whether that
-/// connection still answers afterwards.
-fn send_bad(store: &TestStore, bytes: &[u8]) -> bool {
+/// What the store did with a connection after bad input on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// It still answers requests.
+    Kept,
+    /// The store closed it.
+    Dropped,
+}
+
+impl Fate {
+    /// The fate of `raw`, probed with a Contains after whatever was sent.
+    fn of(raw: &mut RawConnection) -> Fate {
+        if raw.still_answers() {
+            Fate::Kept
+        } else {
+            Fate::Dropped
+        }
+    }
+}
+
+/// Writes `bytes` to `raw`; the store may already have closed the
+/// connection (it drops as soon as it sees a bad header), so a broken pipe
+/// or a reset is an outcome too, but no other error is.
+fn send_or_closed(raw: &mut RawConnection, bytes: &[u8]) {
+    match raw.send(bytes) {
+        Ok(()) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+        Err(e) => panic!("sending to the store failed: {e}"),
+    }
+}
+
+/// Sends `bytes` on a fresh, handshaken connection and tells what became
+/// of that connection.
+fn send_bad(store: &TestStore, bytes: &[u8]) -> Fate {
     let (mut raw, _) = RawConnection::connect_handshake(store.socket());
-    // The store may close as soon as it sees the header: EPIPE is fine.
-    let _ = raw.send(bytes);
-    raw.still_answers()
+    send_or_closed(&mut raw, bytes);
+    Fate::of(&mut raw)
 }
 
 /// The daemon runs and a well-behaved client can store and read an object.
@@ -75,12 +105,13 @@ fn msg(t: MessageType) -> i64 {
 fn wrong_version_drops_only_that_connection() {
     let mut store = TestStore::start();
     for version in [1, -1, i64::MAX] {
-        let kept = send_bad(
+        let fate = send_bad(
             &store,
             &frame(version, msg(MessageType::ConnectRequest), &EMPTY_TABLE),
         );
-        assert!(
-            !kept,
+        assert_eq!(
+            fate,
+            Fate::Dropped,
             "version {version}: a connection with a bad header cannot be resynchronised"
         );
     }
@@ -90,34 +121,36 @@ fn wrong_version_drops_only_that_connection() {
 #[test]
 fn unknown_type_99_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(&store, &frame(0, 99, &EMPTY_TABLE));
+    assert_eq!(send_bad(&store, &frame(0, 99, &EMPTY_TABLE)), Fate::Dropped);
     assert_serving(&mut store);
 }
 
 #[test]
 fn negative_type_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(&store, &frame(0, -7, &EMPTY_TABLE));
+    assert_eq!(send_bad(&store, &frame(0, -7, &EMPTY_TABLE)), Fate::Dropped);
     assert_serving(&mut store);
 }
 
 #[test]
 fn reply_only_type_2_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(
+    let fate = send_bad(
         &store,
         &frame(0, msg(MessageType::CreateReply), &EMPTY_TABLE),
     );
+    assert_eq!(fate, Fate::Dropped, "a reply type is not a request");
     assert_serving(&mut store);
 }
 
 #[test]
 fn unused_type_24_unsubscribe_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(
+    let fate = send_bad(
         &store,
         &frame(0, msg(MessageType::UnsubscribeRequest), &EMPTY_TABLE),
     );
+    assert_eq!(fate, Fate::Dropped, "Plasma 11 never sends type 24");
     assert_serving(&mut store);
 }
 
@@ -126,8 +159,8 @@ fn absurd_payload_lengths_drop_only_that_connection() {
     let mut store = TestStore::start();
     for len in [i64::MAX, 1 << 40, -1, i64::MIN] {
         let bytes = frame_with_len(0, msg(MessageType::ContainsRequest), len, &EMPTY_TABLE);
-        let kept = send_bad(&store, &bytes);
-        assert!(!kept, "length {len}: the connection must be dropped");
+        let fate = send_bad(&store, &bytes);
+        assert_eq!(fate, Fate::Dropped, "length {len}");
     }
     assert_serving(&mut store);
 }
@@ -162,7 +195,8 @@ fn malformed_flatbuffers_leave_the_store_serving() {
             MessageType::GetRequest,
             MessageType::SealRequest,
         ] {
-            let _ = send_bad(&store, &frame(0, msg(t), &body));
+            let fate = send_bad(&store, &frame(0, msg(t), &body));
+            assert_eq!(fate, Fate::Dropped, "{what} as {t:?}");
             assert!(
                 store.is_running(),
                 "{what} as {t:?} killed the store\n{}",
@@ -176,8 +210,9 @@ fn malformed_flatbuffers_leave_the_store_serving() {
 #[test]
 fn frame_cut_short_by_a_closing_client_leaves_the_store_serving() {
     let mut store = TestStore::start();
+    let id = ObjectId::random();
     let full = encode(&Request::CreateAndSeal {
-        id: ObjectId::random(),
+        id,
         evict_if_full: true,
         data: &pattern(1, 1000),
         metadata: b"",
@@ -187,6 +222,8 @@ fn frame_cut_short_by_a_closing_client_leaves_the_store_serving() {
         let (mut raw, _) = RawConnection::connect_handshake(store.socket());
         raw.send(&full[..cut]).unwrap();
         drop(raw);
+        // The half frame went nowhere: nothing was created.
+        assert!(!store.client().contains(id).unwrap(), "cut at {cut}");
     }
     assert_serving(&mut store);
 }
@@ -207,7 +244,8 @@ fn object_id_of_19_bytes_leaves_the_store_serving() {
         } else {
             table_of_strings(&[&id19])
         };
-        send_bad(&store, &frame(0, msg(t), &body));
+        let fate = send_bad(&store, &frame(0, msg(t), &body));
+        assert_eq!(fate, Fate::Dropped, "19-byte id in {t:?}");
     }
     // A Get listing a 21-byte id next to a good one.
     let mut fbb = FlatBufferBuilder::new();
@@ -218,10 +256,11 @@ fn object_id_of_19_bytes_leaves_the_store_serving() {
     fbb.push_slot_always(4, ids);
     let root = fbb.end_table(start);
     fbb.finish_minimal(root);
-    send_bad(
+    let fate = send_bad(
         &store,
         &frame(0, msg(MessageType::GetRequest), fbb.finished_data()),
     );
+    assert_eq!(fate, Fate::Dropped, "21-byte id in a Get");
     assert_serving(&mut store);
 }
 
@@ -255,7 +294,7 @@ fn digest_of_7_bytes_leaves_the_store_serving() {
         &table_of_strings(&[id.as_bytes(), &[7u8; 7]]),
     ))
     .unwrap();
-    let _ = raw.still_answers();
+    assert_eq!(Fate::of(&mut raw), Fate::Dropped, "7-byte digest in a Seal");
     let client = store.client();
     assert!(!client.contains(id).unwrap(), "a bad seal must not seal");
 
@@ -274,7 +313,7 @@ fn digest_of_7_bytes_leaves_the_store_serving() {
     fbb.push_slot_always(12, digest);
     let root = fbb.end_table(start);
     fbb.finish_minimal(root);
-    send_bad(
+    let fate = send_bad(
         &store,
         &frame(
             0,
@@ -282,6 +321,7 @@ fn digest_of_7_bytes_leaves_the_store_serving() {
             fbb.finished_data(),
         ),
     );
+    assert_eq!(fate, Fate::Dropped, "7-byte digest in a CreateAndSeal");
     assert!(
         !client.contains(other).unwrap(),
         "a bad create-and-seal must not seal"
@@ -298,7 +338,8 @@ fn release_of_an_object_not_held_leaves_the_store_serving() {
     let existing = ObjectId::random();
     client.create_and_seal(existing, b"data", b"").unwrap();
     for id in [ObjectId::random(), existing] {
-        send_bad(&store, &encode(&Request::Release { id }));
+        let fate = send_bad(&store, &encode(&Request::Release { id }));
+        assert_eq!(fate, Fate::Dropped, "release of {id} not held");
     }
     // Releasing twice on a connection that holds nothing. The store drops
     // the connection at the first, so the second write may already meet a
@@ -306,8 +347,8 @@ fn release_of_an_object_not_held_leaves_the_store_serving() {
     let (mut raw, _) = RawConnection::connect_handshake(store.socket());
     raw.send(&encode(&Request::Release { id: existing }))
         .unwrap();
-    let _ = raw.send(&encode(&Request::Release { id: existing }));
-    let _ = raw.still_answers();
+    send_or_closed(&mut raw, &encode(&Request::Release { id: existing }));
+    assert_eq!(Fate::of(&mut raw), Fate::Dropped);
     assert!(
         client.contains(existing).unwrap(),
         "a bogus release must not delete the object"
@@ -318,13 +359,17 @@ fn release_of_an_object_not_held_leaves_the_store_serving() {
 #[test]
 fn seal_of_an_unknown_id_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(
-        &store,
-        &encode(&Request::Seal {
-            id: ObjectId::random(),
-            digest: [1; 8],
-        }),
+    let (mut raw, _) = RawConnection::connect_handshake(store.socket());
+    let id = ObjectId::random();
+    let reply = raw.request(&Request::Seal { id, digest: [1; 8] });
+    assert_eq!(
+        reply,
+        Reply::Seal {
+            id,
+            error: ErrorCode::ObjectNotFound
+        }
     );
+    assert_eq!(Fate::of(&mut raw), Fate::Kept);
     assert_serving(&mut store);
 }
 
@@ -333,17 +378,28 @@ fn seal_of_an_object_already_sealed_leaves_the_store_serving() {
     let mut store = TestStore::start();
     let (mut raw, _) = RawConnection::connect_handshake(store.socket());
     let id = ObjectId::random();
-    raw.send_request(&Request::CreateAndSeal {
+    let created = raw.request(&Request::CreateAndSeal {
         id,
         evict_if_full: true,
         data: b"once",
         metadata: b"",
         digest: [0; 8],
-    })
-    .unwrap();
-    raw.send(&encode(&Request::Seal { id, digest: [2; 8] }))
-        .unwrap();
-    let _ = raw.still_answers();
+    });
+    assert_eq!(
+        created,
+        Reply::CreateAndSeal {
+            error: ErrorCode::Ok
+        }
+    );
+    let resealed = raw.request(&Request::Seal { id, digest: [2; 8] });
+    assert_eq!(
+        resealed,
+        Reply::Seal {
+            id,
+            error: ErrorCode::ObjectExists
+        }
+    );
+    assert_eq!(Fate::of(&mut raw), Fate::Kept);
     let client = store.client();
     let got = client.get_timeout(&[id], Duration::from_secs(5)).unwrap();
     assert_eq!(got[0].as_ref().expect("still there").data(), b"once");
@@ -359,7 +415,8 @@ fn abort_by_a_client_that_did_not_create_the_object_changes_nothing() {
     let mut builder = creator.create(id, 5, b"").unwrap();
     builder.data_mut().copy_from_slice(b"hello");
 
-    send_bad(&store, &encode(&Request::Abort { id }));
+    let fate = send_bad(&store, &encode(&Request::Abort { id }));
+    assert_eq!(fate, Fate::Dropped);
     store.assert_running();
 
     // The creator still owns its object: it seals it and others can read it.
@@ -380,12 +437,13 @@ fn abort_by_a_client_that_did_not_create_the_object_changes_nothing() {
 #[test]
 fn abort_of_an_unknown_id_leaves_the_store_serving() {
     let mut store = TestStore::start();
-    send_bad(
+    let fate = send_bad(
         &store,
         &encode(&Request::Abort {
             id: ObjectId::random(),
         }),
     );
+    assert_eq!(fate, Fate::Dropped);
     assert_serving(&mut store);
 }
 
@@ -398,10 +456,10 @@ fn second_subscribe_on_one_connection_leaves_the_store_serving() {
         let (ours, theirs) = UnixStream::pair().unwrap();
         theirs.set_nonblocking(true).unwrap();
         raw.send(&encode(&Request::Subscribe)).unwrap();
-        let _ = plasma_protocol::fd::send_fd(raw.stream().as_fd(), theirs.as_fd());
+        plasma_protocol::fd::send_fd(raw.stream().as_fd(), theirs.as_fd()).unwrap();
         keep.push(ours);
     }
-    let _ = raw.still_answers();
+    assert_eq!(Fate::of(&mut raw), Fate::Kept);
     assert_serving(&mut store);
 }
 
@@ -412,7 +470,7 @@ fn subscribe_without_passing_an_fd_leaves_the_store_serving() {
     raw.send(&encode(&Request::Subscribe)).unwrap();
     // A normal frame where the fd message should be.
     raw.send(&encode(&Request::List)).unwrap();
-    let _ = raw.still_answers();
+    assert_eq!(Fate::of(&mut raw), Fate::Dropped);
     drop(raw);
     assert_serving(&mut store);
 }
@@ -471,8 +529,18 @@ fn get_with_an_enormous_timeout_leaves_the_store_serving() {
         timeout_ms: i64::MIN,
     })
     .unwrap();
-    let _ = raw2.read_reply();
+    // A negative timeout other than -1 answers at once, like 0.
+    match raw2.read_reply().unwrap() {
+        Some(Reply::Get { objects, .. }) => {
+            assert_eq!(objects.len(), 1);
+            assert!(!objects[0].is_available());
+        }
+        other => panic!("expected a Get reply, got {other:?}"),
+    }
+    assert_eq!(Fate::of(&mut raw2), Fate::Kept);
     assert_serving(&mut store);
+    // The forever-waiting one still waits: it is blocked, not dropped.
+    assert_eq!(store.waiting_gets(), 1);
     drop(raw);
 }
 
@@ -487,21 +555,22 @@ fn delete_with_a_count_that_does_not_match_its_ids_leaves_the_store_serving() {
     fbb.push_slot_always(6, ids);
     let root = fbb.end_table(start);
     fbb.finish_minimal(root);
-    send_bad(
+    let fate = send_bad(
         &store,
         &frame(0, msg(MessageType::DeleteRequest), fbb.finished_data()),
     );
+    assert_eq!(fate, Fate::Dropped);
     assert_serving(&mut store);
 }
 
 #[test]
 fn disconnect_frame_closes_only_that_connection() {
     let mut store = TestStore::start();
-    let kept = send_bad(
+    let fate = send_bad(
         &store,
         &frame(0, msg(MessageType::DisconnectClient), &EMPTY_TABLE),
     );
-    assert!(!kept, "type 0 means disconnect");
+    assert_eq!(fate, Fate::Dropped, "type 0 means disconnect");
     assert_serving(&mut store);
 }
 
@@ -509,8 +578,16 @@ fn disconnect_frame_closes_only_that_connection() {
 fn garbage_bytes_drop_only_that_connection() {
     let mut store = TestStore::start();
     let mut sock = UnixStream::connect(store.socket()).unwrap();
-    let _ = sock.write_all(b"GET / HTTP/1.1\r\nHost: plasma\r\n\r\n");
+    sock.set_read_timeout(Some(plasma_e2e::PATIENCE)).unwrap();
+    sock.write_all(b"GET / HTTP/1.1\r\nHost: plasma\r\n\r\n")
+        .unwrap();
+    // The store closes it without a word: end of stream (or a reset).
+    let mut rest = Vec::new();
+    match sock.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "the store answered garbage: {rest:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
     let (mut raw, _) = RawConnection::connect_handshake(store.socket());
-    assert!(raw.still_answers());
+    assert_eq!(Fate::of(&mut raw), Fate::Kept);
     assert_serving(&mut store);
 }

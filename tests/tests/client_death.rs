@@ -3,7 +3,6 @@
 //! was blocked in is forgotten (protocol.md §10.14).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use plasma_client::CreateError;
 use plasma_e2e::{eventually, pattern, TestStore};
@@ -96,9 +95,13 @@ fn client_killed_in_a_blocking_get_does_not_disturb_the_store() {
     let mut store = TestStore::start();
     let id = ObjectId::random();
     let mut waiter = store.client_process("get-blocking", &[&id.to_string()]);
-    std::thread::sleep(Duration::from_millis(200));
+    eventually("the client's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
     waiter.kill();
-    std::thread::sleep(Duration::from_millis(100));
+    eventually("the store forgot the dead client's get", || {
+        store.waiting_gets() == 0
+    });
 
     // The seal that would have answered the dead client's get.
     let client = store.client();

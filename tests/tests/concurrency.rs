@@ -1,8 +1,6 @@
 //! One `Client` shared by several threads: a get blocked in one thread does
 //! not hold up releases and contains in the others.
 
-use std::time::Duration;
-
 use plasma_e2e::{eventually, within, TestStore};
 use plasma_protocol::ObjectId;
 
@@ -22,7 +20,9 @@ fn blocking_get_in_one_thread_does_not_block_release_or_contains_in_another() {
             got[0].data().to_vec()
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    eventually("the other thread's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
 
     // Release in this thread while the other one waits...
     drop(buffers);

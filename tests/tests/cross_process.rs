@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use plasma_e2e::{crc32, pattern, TestStore};
+use plasma_e2e::{crc32, eventually, pattern, TestStore};
 use plasma_protocol::ObjectId;
 
 #[test]
@@ -45,7 +45,9 @@ fn process_waiting_for_an_object_gets_it_once_sealed_here() {
     let store = TestStore::start();
     let id = ObjectId::random();
     let mut reader = store.client_process("get-blocking", &[&id.to_string()]);
-    std::thread::sleep(Duration::from_millis(100));
+    eventually("the reader's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
 
     let data = pattern(3, 4096);
     store.client().create_and_seal(id, &data, b"").unwrap();

@@ -104,7 +104,9 @@ fn sigterm_with_a_blocked_get_and_a_subscriber_still_exits_0() {
     let _sub = client.subscribe().unwrap();
     let _unsealed = client.create(ObjectId::random(), 100, b"").unwrap();
     let mut waiter = store.client_process("get-blocking", &[&ObjectId::random().to_string()]);
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    plasma_e2e::eventually("the waiter's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
     let status = store.terminate();
     assert_eq!(
         status.code(),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use plasma_e2e::{pattern, within, TestStore};
+use plasma_e2e::{eventually, pattern, within, TestStore};
 use plasma_protocol::ObjectId;
 
 #[test]
@@ -48,7 +48,9 @@ fn get_returns_an_object_sealed_later_by_another_thread() {
             got[0].as_ref().map(|b| b.data().to_vec())
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    eventually("the reader's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
     let mut builder = writer.create(id, data.len() as u64, b"").unwrap();
     builder.data_mut().copy_from_slice(&data);
     drop(builder.seal().unwrap());

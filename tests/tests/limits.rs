@@ -46,7 +46,10 @@ fn half_sent_frame_is_dropped_after_the_frame_deadline() {
 
 #[test]
 fn subscriber_that_never_reads_is_dropped_at_the_queue_cap_without_stalling_the_store() {
-    let mut store = TestStore::builder().arg("--queue-cap").arg("65536").start();
+    let mut store = TestStore::builder()
+        .arg("--subscriber-queue-cap")
+        .arg("65536")
+        .start();
     let mut sub = store.client().subscribe().unwrap();
     let client = store.client();
     // Far more notifications than the socket buffer plus 64 KiB hold.

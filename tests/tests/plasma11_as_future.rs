@@ -5,7 +5,7 @@
 //! must never send the real store a message type it does not know (which
 //! would make it abort).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plasma_client::AsyncClient;
 use plasma_e2e::{TestStore, PATIENCE};
@@ -28,9 +28,18 @@ fn as_future_resolves_against_arrow_plasma_11() {
             .unwrap();
         let later = ObjectId::random();
         let futures = client.as_futures(&[sealed_before, later]);
+        // Seal `later` only once the client found `sealed_before` and still
+        // waits for `later`, so that a seal notification must resolve it.
+        let deadline = Instant::now() + PATIENCE;
+        while client.stats().await.unwrap().waiting_objects != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the client never checked its ids"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let producer = store.client();
         tokio::task::spawn_blocking(move || {
-            std::thread::sleep(Duration::from_millis(50));
             let mut b = producer.create(later, 5, b"m").unwrap();
             b.data_mut().copy_from_slice(b"later");
             drop(b.seal().unwrap());

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use plasma_e2e::pyenv::{pyarrow_dir, python, repo_root};
+use plasma_e2e::pyenv::{pyarrow_suite_dir, pytest_summary, python, repo_root};
 use plasma_e2e::{run_bounded, TestStore};
 
 #[test]
@@ -32,17 +32,7 @@ fn pyarrow_client_stores_and_reads_an_object_in_our_store() {
 
 #[test]
 fn pyarrow_test_plasma_suite_passes_against_our_store() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        pyarrow_dir().join("tests/test_plasma.py"),
-        dir.path().join("test_plasma.py"),
-    )
-    .expect("copying pyarrow's test_plasma.py");
-    std::fs::copy(
-        repo_root().join("tests/python/conftest.py"),
-        dir.path().join("conftest.py"),
-    )
-    .expect("copying our conftest.py");
+    let dir = pyarrow_suite_dir("tests/python/conftest.py");
 
     let starts = dir.path().join("stores-started.log");
     let out = run_bounded(
@@ -63,11 +53,7 @@ fn pyarrow_test_plasma_suite_passes_against_our_store() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary = stdout
-        .lines()
-        .rev()
-        .find(|l| l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
-        .unwrap_or("<no summary line>");
+    let summary = pytest_summary(&stdout);
     assert!(
         summary.trim_matches(|c| c == '=' || c == ' ').starts_with("33 passed, 1 skipped"),
         "pyarrow's test_plasma.py: {summary}\n--- pytest stdout ---\n{stdout}\n--- pytest stderr ---\n{stderr}"

@@ -2,10 +2,9 @@
 //! with `Disconnected`, in this process and in another one.
 
 use std::sync::mpsc;
-use std::time::Duration;
 
 use plasma_client::GetError;
-use plasma_e2e::{TestStore, PATIENCE};
+use plasma_e2e::{eventually, TestStore, PATIENCE};
 use plasma_protocol::ObjectId;
 
 #[test]
@@ -17,7 +16,7 @@ fn blocked_get_fails_with_disconnected_when_the_store_is_killed() {
         let result = client.get(&[ObjectId::random()]).map(|got| got.len());
         let _ = tx.send(result);
     });
-    std::thread::sleep(Duration::from_millis(200));
+    eventually("the get waits in the store", || store.waiting_gets() == 1);
     store.kill();
     match rx.recv_timeout(PATIENCE) {
         Ok(Err(GetError::Disconnected)) => {}
@@ -30,7 +29,9 @@ fn blocked_get_fails_with_disconnected_when_the_store_is_killed() {
 fn blocked_get_in_another_process_ends_with_disconnected_when_the_store_is_killed() {
     let mut store = TestStore::start();
     let mut waiter = store.client_process("get-blocking", &[&ObjectId::random().to_string()]);
-    std::thread::sleep(Duration::from_millis(200));
+    eventually("the waiter's get waits in the store", || {
+        store.waiting_gets() == 1
+    });
     store.kill();
     waiter.expect_line("error: Disconnected");
     waiter.finish();

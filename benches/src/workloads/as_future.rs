@@ -103,7 +103,7 @@ fn produce(args: &[OsString]) -> Result<()> {
 }
 
 /// Starts the producer for `ids` on `store`, pinned to `cpu`.
-fn spawn_producer(
+pub(super) fn spawn_producer(
     ctx: &Ctx,
     store: &Daemon,
     ids: &[ObjectId],
@@ -136,7 +136,7 @@ fn spawn_producer(
 }
 
 /// The producer's seal stamps, one per id.
-fn seal_stamps(child: Child) -> Result<Vec<u64>> {
+pub(super) fn seal_stamps(child: Child) -> Result<Vec<u64>> {
     let out = child
         .wait_with_output()
         .map_err(io("wait for seal-producer"))?;
@@ -157,15 +157,15 @@ fn seal_stamps(child: Child) -> Result<Vec<u64>> {
 }
 
 /// Latencies (ns) of one repetition, sorted, and its sample.
-struct Latencies {
+pub(super) struct Latencies {
     sorted: Vec<u64>,
-    sample: Sample,
+    pub(super) sample: Sample,
 }
 
 impl Latencies {
     /// From resolution and seal stamps; the first 1 % (at most 100) are
     /// dropped: they include connection set-up and cold caches.
-    fn new(resolved: &[u64], sealed: &[u64], sample: Sample) -> Result<Latencies> {
+    pub(super) fn new(resolved: &[u64], sealed: &[u64], sample: Sample) -> Result<Latencies> {
         if resolved.len() != sealed.len() || sealed.is_empty() {
             return Err(BenchError::Client(format!(
                 "{} resolutions for {} seals",
@@ -184,7 +184,7 @@ impl Latencies {
         Ok(Latencies { sorted, sample })
     }
 
-    fn percentile_us(&self, p: f64) -> f64 {
+    pub(super) fn percentile_us(&self, p: f64) -> f64 {
         let i = ((self.sorted.len() - 1) as f64 * p).round() as usize;
         self.sorted[i.min(self.sorted.len() - 1)] as f64 / 1000.0
     }
@@ -233,7 +233,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// One repetition: `n` futures await objects a producer then seals one by
 /// one, `GAP_US` apart. The runtime is a current-thread one on this
 /// (pinned) thread.
-fn await_once(ctx: &Ctx, store: &Daemon, placement: Placement, n: usize) -> Result<Latencies> {
+pub(super) fn await_once(
+    ctx: &Ctx,
+    store: &Daemon,
+    placement: Placement,
+    n: usize,
+) -> Result<Latencies> {
     let ids: Vec<ObjectId> = (0..n).map(|_| ObjectId::random()).collect();
     let cpu = ctx.cpus.client_cpu(placement);
     ctx.cpus.pinned(cpu, || -> Result<Latencies> {

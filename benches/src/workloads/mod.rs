@@ -5,8 +5,10 @@
 
 pub mod as_future;
 mod big;
+mod hostile;
 mod million;
 mod pipelined;
+mod python;
 mod small;
 mod sweep;
 
@@ -40,6 +42,8 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("million", "W7 + W8: fill a store of capacity 1,000,000 x 64 B with 1,000,000 released 64 B objects (C++ CreateAndSealBatch); W7: the store's anonymous memory (RssAnon) per object (target <= 128 B); W8: the time of one create into that full store, which must evict (target <= 10 ms)"),
     ("pipelined", "W12: one AsyncClient keeping 64 puts of 1 KiB in flight (each its own create, write, seal and release; no batching by the caller) on plasma-store vs Plasma's C++ client's CreateAndSealBatch on Plasma 11 (target >= 2x); each placement"),
     ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 1.2x the relay-idle anchor, two bare hand-overs after the same idle gap; p99 <= 3x the median), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
+    ("python", "W13-W16, our Python package (plasma_store) in a child process on plasma-store: W13 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W14 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W15 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W16 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
+    ("hostile", "W17: hostile load on plasma-store alone (Plasma 11 stalls on it): 100 slowloris peers, a subscriber and a client that never read, 1,000 idle clients, all at once; another client's p99 for create + write + seal and for get of 1 KiB (target <= 5 ms each), and the store's RssAnon before, at its peak and after"),
     ("size-sweep", "put and get + release latency and throughput by object size (64 B to 256 MiB), Rust client on plasma-store vs C++ client on Plasma 11, each placement; gives the plots (same vCPU) and W9: get latency at 64 B, 1 MiB and 256 MiB must be equal within noise (max/min of medians <= 1.2)"),
 ];
 
@@ -113,6 +117,13 @@ impl Ctx {
                 c.arg(&self.env.py_client);
                 ("pyarrow client", c)
             }
+            ClientKind::PythonOurs => {
+                let mut c = Command::new(&self.env.python);
+                c.arg(&self.env.py_client)
+                    .env("BENCH_PY_CLIENT", "plasma_store")
+                    .env("PYTHONPATH", &self.env.py_package);
+                ("plasma_store client", c)
+            }
             _ => ("C++ client", Command::new(&self.env.cpp_client)),
         };
         cmd.arg(store.socket()).args(args);
@@ -122,10 +133,9 @@ impl Ctx {
             cmd,
             &self.cpus,
             cpu,
-            self.stderr_path(if kind == ClientKind::Python {
-                "python"
-            } else {
-                "cpp"
+            self.stderr_path(match kind {
+                ClientKind::Python | ClientKind::PythonOurs => "python",
+                _ => "cpp",
             }),
             self.patience(),
         )
@@ -139,8 +149,10 @@ pub enum Driver {
     Rust(RustOp, RustTune),
     /// The C++ client with these arguments after the socket.
     Cpp(Vec<String>),
-    /// The Python client with these arguments after the socket.
+    /// pyarrow's Python client with these arguments after the socket.
     Python(Vec<String>),
+    /// Our Python client (plasma_store) with these arguments.
+    PythonOurs(Vec<String>),
 }
 
 impl Driver {
@@ -152,6 +164,7 @@ impl Driver {
             Driver::Rust(_, RustTune::Spin) => ClientKind::RustSpin,
             Driver::Cpp(_) => ClientKind::Cpp,
             Driver::Python(_) => ClientKind::Python,
+            Driver::PythonOurs(_) => ClientKind::PythonOurs,
         }
     }
 }
@@ -224,7 +237,7 @@ pub fn run_once(
     let cpu = ctx.cpus.client_cpu(placement);
     match driver {
         Driver::Rust(op, tune) => rust_client::run(store, &ctx.cpus, cpu, *op, *tune),
-        Driver::Cpp(args) | Driver::Python(args) => {
+        Driver::Cpp(args) | Driver::Python(args) | Driver::PythonOurs(args) => {
             let mut child = ctx.child(driver.kind(), store, args, cpu)?;
             let step = child.step(store, ctx.patience())?;
             child.finish()?;
@@ -306,6 +319,11 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
                 let Measured { anchors, rows, .. } = m;
                 as_future::run(c, anchors, rows)
             }),
+        ),
+        ("hostile", Box::new(|c, m| hostile::run(c, &mut m.rows))),
+        (
+            "python",
+            Box::new(move |c, m| python::run(c, warm, &mut m.rows)),
         ),
         (
             "size-sweep",

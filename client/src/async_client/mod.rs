@@ -18,7 +18,7 @@
 //! * the **router** (`router.rs`): object id → waiting futures, and one of
 //!   two ways to learn that an awaited object is sealed, chosen at connect:
 //!   * **pushes**, when the store offers our Await addition (plasma-store
-//!     does, docs/design.md "Our protocol additions"; the client asks for
+//!     does, docs/protocol.md §15; the client asks for
 //!     the store's debug text to find out): the first waiter of an id puts
 //!     it in the round's Await message, the store checks and registers in
 //!     one step and pushes the object, with a hold, on the same connection
@@ -70,16 +70,18 @@
 //! [`connect`](AsyncClient::connect); on a current-thread runtime, futures
 //! are resolved on the thread that reads the notification.
 
-mod awaits;
+// awaits, router and wire are runtime-independent; the Watcher
+// (watcher/) drives them from a caller's event loop.
+pub(crate) mod awaits;
 mod builder;
 mod command;
 mod driver;
 mod future;
-mod router;
+pub(crate) mod router;
 mod socket;
 mod subscribe;
 mod waiting;
-mod wire;
+pub(crate) mod wire;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -87,10 +89,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plasma_protocol::{
-    capabilities, Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request, CAPABILITY_AWAIT,
-    CAPABILITY_DIRECT,
-};
+use plasma_protocol::{extensions, Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
@@ -312,14 +311,11 @@ impl AsyncClient {
                 MessageType::GetDebugStringReply,
             )
             .await?;
-            let caps = match &reply {
-                Reply::DebugString { text } => capabilities(text),
-                _ => Vec::new(),
-            };
-            if caps.contains(&CAPABILITY_AWAIT) {
+            let offers = |name| matches!(&reply, Reply::DebugString { text } if extensions::announces(text, name));
+            if offers(extensions::AWAIT) {
                 let _ = commands.send(Command::UsePushes);
             }
-            if options.direct && caps.contains(&CAPABILITY_DIRECT) {
+            if options.direct && offers(extensions::DIRECT) {
                 let (reply, rx) = oneshot::channel();
                 let _ = commands.send(Command::Attach(reply));
                 direct = rx.await.unwrap_or(Err(CallError::Disconnected))?;

@@ -1,9 +1,12 @@
 //! The router's table: object id → the futures waiting for it.
 //!
-//! Pure bookkeeping, owned by the driver task (no lock). Sized for many
-//! pending futures: an entry is the 20-byte id plus a 16-byte [`Waiters`]
-//! (one waiter inline; several in a boxed `Vec`), so the table costs about
-//! 55 bytes per distinct id at hashbrown's load factor.
+//! Pure bookkeeping, owned by the driver task (no lock), and generic over
+//! the waiter type: the tokio futures' [`Waiter`] here, whatever an event
+//! loop keeps for [`Watcher`](crate::Watcher) (any [`Pending`]). Sized for
+//! many pending futures: an entry is the 20-byte id plus a 16-byte
+//! [`Waiters`] (one waiter inline; several in a boxed `Vec`), so the table
+//! costs about 55 bytes per distinct id at hashbrown's load factor (for an
+//! 8-byte waiter).
 
 use std::collections::HashMap;
 
@@ -12,6 +15,18 @@ use plasma_protocol::ObjectId;
 use super::future::Waiter;
 use crate::error::AsFutureError;
 use crate::ObjectBuffer;
+
+impl Router<Waiter> {
+    /// Fails every waiting future with `err` and empties the table.
+    pub(crate) fn fail_all(&mut self, err: &AsFutureError) {
+        for (_, waiters) in self.map.drain() {
+            match waiters {
+                Waiters::One(w) => w.fail(err),
+                Waiters::Many(many) => many.waiters.iter().for_each(|w| w.fail(err)),
+            }
+        }
+    }
+}
 
 /// Resolves `waiters` with `buf`: clones to all but the last, which gets
 /// `buf` itself, so nothing of it stays with the caller.
@@ -24,31 +39,55 @@ pub(crate) fn deliver(waiters: Vec<Waiter>, buf: ObjectBuffer) {
     }
 }
 
-/// The futures waiting for one id.
-enum Waiters {
-    One(Waiter),
-    Many(Box<Many>),
+/// A waiter the router keeps for one pending future, whatever kind of
+/// future it is.
+///
+/// The router asks only whether the future still waits: a future that was
+/// resolved, cancelled or dropped is pruned (see
+/// [`Watcher::cancel`](crate::Watcher::cancel)).
+pub trait Pending {
+    /// Whether the future still waits for its object.
+    fn is_live(&self) -> bool;
 }
 
-struct Many {
-    waiters: Vec<Waiter>,
+impl Pending for Waiter {
+    fn is_live(&self) -> bool {
+        Waiter::is_live(self)
+    }
+}
+
+/// The futures waiting for one id.
+enum Waiters<W> {
+    One(W),
+    Many(Box<Many<W>>),
+}
+
+struct Many<W> {
+    waiters: Vec<W>,
     /// Cancels received since the last compaction; the vector is compacted
     /// when they reach half its length, so mass cancellation stays linear.
     stale: usize,
 }
 
 /// Object id → waiting futures.
-#[derive(Default)]
-pub(crate) struct Router {
-    map: HashMap<ObjectId, Waiters>,
+pub(crate) struct Router<W = Waiter> {
+    map: HashMap<ObjectId, Waiters<W>>,
 }
 
-impl Router {
+impl<W> Default for Router<W> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<W: Pending> Router<W> {
     /// Adds a waiter for `id`. Returns true if `id` had no waiter before,
     /// i.e. the caller must check whether it is already sealed (a waiter
     /// joining an existing entry is covered by that entry's check or by the
     /// seal notification still to come).
-    pub(crate) fn register(&mut self, id: ObjectId, waiter: Waiter) -> bool {
+    pub(crate) fn register(&mut self, id: ObjectId, waiter: W) -> bool {
         match self.map.remove(&id) {
             None => {
                 self.map.insert(id, Waiters::One(waiter));
@@ -80,7 +119,7 @@ impl Router {
             Waiters::Many(many) => {
                 many.stale += 1;
                 if many.stale * 2 >= many.waiters.len() {
-                    many.waiters.retain(Waiter::is_live);
+                    many.waiters.retain(W::is_live);
                     many.stale = 0;
                 }
                 many.waiters.is_empty()
@@ -98,25 +137,29 @@ impl Router {
 
     /// Removes `id`'s entry and returns its still-waiting futures (to be
     /// given the object with [`deliver`]).
-    pub(crate) fn take(&mut self, id: &ObjectId) -> Vec<Waiter> {
+    pub(crate) fn take(&mut self, id: &ObjectId) -> Vec<W> {
         match self.map.remove(id) {
             None => Vec::new(),
             Some(Waiters::One(w)) => vec![w],
             Some(Waiters::Many(many)) => many.waiters,
         }
         .into_iter()
-        .filter(Waiter::is_live)
+        .filter(W::is_live)
         .collect()
     }
 
-    /// Fails every waiting future with `err` and empties the table.
-    pub(crate) fn fail_all(&mut self, err: &AsFutureError) {
+    /// Empties the table, returning every waiter kept (dropped ones not yet
+    /// pruned included).
+    pub(crate) fn drain(&mut self) -> Vec<W> {
+        let mut out = Vec::with_capacity(self.map.len());
         for (_, waiters) in self.map.drain() {
             match waiters {
-                Waiters::One(w) => w.fail(err),
-                Waiters::Many(many) => many.waiters.iter().for_each(|w| w.fail(err)),
+                Waiters::One(w) => out.push(w),
+                Waiters::Many(many) => out.extend(many.waiters),
             }
         }
+        self.map = HashMap::new();
+        out
     }
 
     /// Every id some future waits for.
@@ -158,12 +201,12 @@ mod tests {
 
     #[test]
     fn entries_stay_small() {
-        assert_eq!(std::mem::size_of::<Waiters>(), 16);
+        assert_eq!(std::mem::size_of::<Waiters<Waiter>>(), 16);
     }
 
     #[test]
     fn only_the_first_waiter_of_an_id_asks_for_a_check() {
-        let mut r = Router::default();
+        let mut r: Router = Router::default();
         let (w1, _s1) = Waiter::pair();
         let (w2, _s2) = Waiter::pair();
         let (w3, _s3) = Waiter::pair();

@@ -12,10 +12,13 @@ mod batch;
 mod delete;
 mod direct;
 mod get;
+mod list_writer;
 mod notification;
 mod object;
+mod stats;
 mod wire;
 
+pub use list_writer::{BuiltFrame, ListReplyWriter};
 pub use notification::decode_notification;
 
 use crate::frame::{frame_header, HEADER_LEN};
@@ -110,10 +113,11 @@ pub fn decode_request(msg_type: i64, payload: &[u8]) -> Result<Request<'_>, Deco
         M::RefreshLruRequest => admin::decode_refresh_request(payload),
         M::AwaitRequest => admin::decode_id_list(payload).map(|ids| Request::Await { ids }),
         M::UnawaitRequest => admin::decode_id_list(payload).map(|ids| Request::Unawait { ids }),
+        M::StatsRequest => admin::decode_empty(payload, Request::Stats),
         M::AttachRequest => admin::decode_empty(payload, Request::Attach),
         M::PutRequest => direct::decode_put_request(payload),
         M::HoldsChanged => admin::decode_empty(payload, Request::HoldsChanged),
-        M::ObjectReady | M::UnawaitReply | M::AttachReply | M::PutReply => {
+        M::ObjectReady | M::UnawaitReply | M::StatsReply | M::AttachReply | M::PutReply => {
             Err(DecodeError::NotARequest(t))
         }
         M::CreateReply
@@ -165,10 +169,12 @@ pub fn decode_reply(msg_type: i64, payload: &[u8]) -> Result<Reply, DecodeError>
         M::RefreshLruReply => admin::decode_empty(payload, Reply::RefreshLru),
         M::ObjectReady => object::decode_object_ready(payload),
         M::UnawaitReply => admin::decode_id_list(payload).map(|removed| Reply::Unawait { removed }),
+        M::StatsReply => stats::decode_reply(payload),
         M::AttachReply => direct::decode_attach_reply(payload),
         M::PutReply => direct::decode_put_reply(payload),
         M::AwaitRequest
         | M::UnawaitRequest
+        | M::StatsRequest
         | M::AttachRequest
         | M::PutRequest
         | M::HoldsChanged => Err(DecodeError::NotAReply(t)),
@@ -298,6 +304,7 @@ impl Encoder {
             | Request::List
             | Request::Subscribe
             | Request::DebugString
+            | Request::Stats
             | Request::Attach
             | Request::HoldsChanged => wire::empty_table(fbb),
             Request::Create {
@@ -420,6 +427,7 @@ impl Encoder {
                 *mmap_size,
             ),
             Reply::Unawait { removed } => admin::encode_refresh_request(fbb, scratch, removed),
+            Reply::Stats(stats) => stats::encode_reply(fbb, stats),
             Reply::Attach {
                 error,
                 store_fd,

@@ -1,5 +1,5 @@
-//! Contains, List, Evict, RefreshLRU, Subscribe (protocol.md §9,
-//! §10.10–§10.12).
+//! Contains, Evict, RefreshLRU, Subscribe (protocol.md §9,
+//! §10.10–§10.12); List is a long reply (long_reply.rs).
 
 use plasma_protocol::{ObjectId, Reply};
 
@@ -14,29 +14,6 @@ impl Store {
             .by_id(&id)
             .is_some_and(|e| matches!(e.state, State::Sealed | State::Evicted));
         out.reply(client, Reply::Contains { id, has_object });
-    }
-
-    /// List (§10.11): every entry, in table order.
-    ///
-    /// A connection counts as a holder if it holds the object through its
-    /// socket or through a slot of its hold table (logs read and pinned
-    /// objects re-checked first).
-    pub(super) fn list(&mut self, client: ClientId, out: &mut Outcome) {
-        self.sync_holds(out);
-        let slot_holders = self.slot_holders();
-        let objects = self
-            .table
-            .iter()
-            .map(|(slot, e)| {
-                let mut info = e.list_info();
-                if let Some(n) = slot_holders.get(&slot) {
-                    let n = i32::try_from(*n).unwrap_or(i32::MAX);
-                    info.ref_count = info.ref_count.saturating_add(n);
-                }
-                info
-            })
-            .collect();
-        out.reply(client, Reply::List { objects });
     }
 
     /// Evict (§10.12): from the global LRU's least recent end until
@@ -70,14 +47,18 @@ impl Store {
             c.subscribed = true;
             self.subscribers += 1;
         }
-        let backlog = self
-            .table
-            .iter()
-            .filter(|(_, e)| e.state == State::Sealed)
-            .map(|(_, e)| Effect::Notify {
+        let mut backlog = Vec::with_capacity(self.table.len());
+        backlog.extend(
+            self.table
+                .iter()
+                .filter(|(_, e)| e.state == State::Sealed)
+                .map(|(_, e)| e.seal_info()),
+        );
+        if !backlog.is_empty() {
+            out.effects.push(Effect::NotifyEach {
                 to: Audience::Client(client),
-                infos: vec![e.seal_info()],
+                infos: backlog,
             });
-        out.effects.extend(backlog);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Await and Unawait, this store's additions to Plasma 11's protocol
-//! (docs/design.md, "Our protocol additions").
+//! (docs/protocol.md §15).
 //!
 //! A client registers ids; each is pushed to it as one ObjectReady frame,
 //! with a hold taken for it as a Get would, the moment the object is
@@ -104,13 +104,18 @@ impl Awaits {
         }
     }
 
+    /// Number of registrations of every client together.
+    pub(super) fn total(&self) -> usize {
+        self.by_client.values().map(HashSet::len).sum()
+    }
+
     /// Number of registrations of `client`.
     pub(super) fn count(&self, client: ClientId) -> usize {
         self.by_client.get(&client).map_or(0, HashSet::len)
     }
 
     /// Both maps describe the same registrations (invariant checks).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub(super) fn is_consistent(&self) -> bool {
         let forward: usize = self.by_id.values().map(Vec::len).sum();
         let backward: usize = self.by_client.values().map(HashSet::len).sum();

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::get::PendingGet;
 use super::quota::Quota;
+use super::stats;
 use super::table::{ListTag, State};
 use super::{ClientId, Outcome, Store};
 
@@ -51,6 +52,9 @@ impl Store {
         }
         let e = self.table.get_mut(slot);
         e.ref_count += 1;
+        if e.ref_count == 1 && e.state == State::Sealed {
+            stats::enter(&mut self.counters.held, e.size());
+        }
         if e.list == ListTag::Global {
             self.global_lru.remove(&mut self.table, slot);
         }
@@ -62,14 +66,21 @@ impl Store {
             .clients
             .get_mut(&client)
             .is_some_and(|c| c.held.remove(&slot));
-        if removed {
-            let e = self.table.get_mut(slot);
-            e.ref_count = e.ref_count.saturating_sub(1);
-            if e.ref_count == 0 {
-                self.on_unreferenced(slot, out);
-            }
+        if removed && self.drop_ref(slot) == 0 {
+            self.on_unreferenced(slot, out);
         }
         removed
+    }
+
+    /// One holder fewer for `slot` (its holder's set already updated);
+    /// returns the holders left.
+    pub(super) fn drop_ref(&mut self, slot: u32) -> u32 {
+        let e = self.table.get_mut(slot);
+        e.ref_count = e.ref_count.saturating_sub(1);
+        if e.ref_count == 0 && e.state == State::Sealed {
+            stats::leave(&mut self.counters.held, e.size());
+        }
+        e.ref_count
     }
 
     /// The last hold on `slot` is gone (§10.8): a pending delete happens
@@ -88,6 +99,7 @@ impl Store {
         if e.delete_pending {
             let id = e.id;
             if self.may_free(slot) {
+                self.counters.deletions += 1;
                 self.remove_object(slot);
                 self.notify_deletion(id, out);
             }
@@ -123,8 +135,7 @@ impl Store {
         erase.sort_unstable();
         for slot in erase {
             if held.contains(&slot) {
-                let e = self.table.get_mut(slot);
-                e.ref_count = e.ref_count.saturating_sub(1);
+                self.drop_ref(slot);
             }
             self.remove_object(slot);
         }
@@ -132,9 +143,7 @@ impl Store {
         let mut held: Vec<u32> = held.into_iter().filter(|s| !creating.contains(s)).collect();
         held.sort_unstable();
         for slot in held {
-            let e = self.table.get_mut(slot);
-            e.ref_count = e.ref_count.saturating_sub(1);
-            if e.ref_count == 0 {
+            if self.drop_ref(slot) == 0 {
                 self.on_unreferenced(slot, out);
             }
         }

@@ -3,6 +3,7 @@
 
 use plasma_protocol::{Digest, ErrorCode, ObjectId, ObjectInfo, ObjectSpec, Reply};
 
+use super::stats;
 use super::table::{Entry, ListTag, State, NIL};
 use super::{Audience, ClientId, Clock, Effect, Outcome, Store, Violation};
 
@@ -11,6 +12,14 @@ use super::{Audience, ClientId, Clock, Effect, Outcome, Store, Violation};
 pub(super) struct Sizes {
     pub data: u64,
     pub metadata: u64,
+}
+
+impl Sizes {
+    /// Data plus metadata, `None` when the sum overflows (a size of -1 on
+    /// the wire is `u64::MAX` here).
+    fn total(self) -> Option<u64> {
+        self.data.checked_add(self.metadata)
+    }
 }
 
 impl Store {
@@ -57,8 +66,26 @@ impl Store {
     }
 
     /// Inserts a new unsealed object held by its creator. A failure leaves
-    /// no entry (evictions made on the way stick).
+    /// no entry (evictions made on the way stick); an object larger than the
+    /// capacity, which no eviction could ever make room for, is refused
+    /// before anything is touched.
     pub(super) fn create_object(
+        &mut self,
+        client: ClientId,
+        id: ObjectId,
+        sizes: Sizes,
+        evict: bool,
+        clock: &Clock,
+        out: &mut Outcome,
+    ) -> Result<u32, ErrorCode> {
+        let created = self.place_object(client, id, sizes, evict, clock, out);
+        if created == Err(ErrorCode::OutOfMemory) {
+            self.counters.creates_refused += 1;
+        }
+        created
+    }
+
+    fn place_object(
         &mut self,
         client: ClientId,
         id: ObjectId,
@@ -71,8 +98,8 @@ impl Store {
             return Err(ErrorCode::ObjectExists);
         }
         let size = sizes
-            .data
-            .checked_add(sizes.metadata)
+            .total()
+            .filter(|&size| self.can_ever_fit(size))
             .ok_or(ErrorCode::OutOfMemory)?;
         if !self.enforce_quota(client, size, out) {
             return Err(ErrorCode::OutOfMemory);
@@ -102,6 +129,7 @@ impl Store {
             self.allocated -= size;
             return Err(ErrorCode::OutOfMemory);
         };
+        stats::enter(&mut self.counters.created, size);
         self.track_owned(client, slot);
         self.hold(client, slot);
         self.clients
@@ -151,6 +179,10 @@ impl Store {
         let e = self.table.get_mut(slot);
         e.state = State::Sealed;
         e.digest = digest;
+        stats::leave(&mut self.counters.created, e.size());
+        if e.ref_count > 0 {
+            stats::enter(&mut self.counters.held, e.size());
+        }
         let secs = clock.unix_secs.saturating_sub(e.create_time);
         e.construct_duration = i32::try_from(secs.max(0)).unwrap_or(i32::MAX);
         let owner = e.owner;
@@ -207,6 +239,21 @@ impl Store {
         clock: &Clock,
         out: &mut Outcome,
     ) {
+        // The creator holds every object of the batch until all are sealed,
+        // so together they must fit; if they never can, evict nothing.
+        let total = data
+            .iter()
+            .zip(metadata)
+            .try_fold(0u64, |sum, (d, m)| sum.checked_add(sizes_of(d, m).total()?));
+        if !total.is_some_and(|t| self.can_ever_fit(t)) {
+            out.reply(
+                client,
+                Reply::CreateAndSealBatch {
+                    error: ErrorCode::OutOfMemory,
+                },
+            );
+            return;
+        }
         let mut slots = Vec::with_capacity(ids.len());
         for ((&id, d), m) in ids.iter().zip(data).zip(metadata) {
             match self.create_object(client, id, sizes_of(d, m), evict, clock, out) {
@@ -269,13 +316,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an object of `size` bytes fits an empty store: the budget is
+    /// the capacity, and the arena's slack guarantees a hole that large
+    /// once everything evictable is gone.
+    fn can_ever_fit(&self, size: u64) -> bool {
+        size <= self.config.capacity
+    }
+
     /// Removes an unsealed object and its creator's hold, silently.
     pub(super) fn erase_unsealed(&mut self, slot: u32) {
         let owner = self.table.get(slot).owner;
         if let Some(c) = self.clients.get_mut(&owner) {
             if c.held.remove(&slot) {
-                let e = self.table.get_mut(slot);
-                e.ref_count = e.ref_count.saturating_sub(1);
+                self.drop_ref(slot);
             }
         }
         self.remove_object(slot);

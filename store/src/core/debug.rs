@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::long_reply::QuotaTally;
 use super::Store;
 
 /// Formats like a C++ ostream prints a double (6 significant digits,
@@ -55,26 +56,19 @@ impl CacheLines<'_> {
 }
 
 impl Store {
-    /// The text GetDebugString returns.
-    pub(super) fn debug_string(&self) -> String {
+    /// The text GetDebugString returns, given what a walk over the table
+    /// counted (see [`super::long_reply`]).
+    pub(super) fn debug_text(&self, tally: QuotaTally) -> String {
         let quota_clients: Vec<_> = self
             .clients
             .values()
             .filter_map(|c| c.quota.as_ref().map(|q| (c.name.as_str(), q)))
             .collect();
-        let mut owned = 0usize;
-        let mut pinned = 0usize;
-        let mut pinned_bytes = 0u64;
-        for (_, q) in &quota_clients {
-            for slot in q.list.slots(&self.table) {
-                let e = self.table.get(slot);
-                owned += 1;
-                if e.ref_count > 0 {
-                    pinned += 1;
-                    pinned_bytes = pinned_bytes.saturating_add(e.size());
-                }
-            }
-        }
+        let QuotaTally {
+            owned,
+            pinned,
+            pinned_bytes,
+        } = tally;
         let capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
         let mut text = format!(
             "num clients with quota: {}\nquota map size: {owned}\npinned quota map size: {pinned}\nallocated bytes: {}\nallocation limit: {capacity}\npinned bytes: {pinned_bytes}",
@@ -104,23 +98,72 @@ impl Store {
             }
             .write_to(&mut text);
         }
-        // Our own last line: clients look for it before using our
+        // Our own last lines: clients look for them before using our
         // additions (free-format text; nothing in Plasma parses it).
-        text.push('\n');
-        text.push_str(plasma_protocol::EXTENSIONS_PREFIX);
-        text.push(' ');
-        text.push_str(plasma_protocol::CAPABILITY_AWAIT);
-        if self.direct_enabled() {
-            text.push(' ');
-            text.push_str(plasma_protocol::CAPABILITY_DIRECT);
+        for line in plasma_protocol::extensions::LINES {
+            text.push('\n');
+            text.push_str(line);
         }
+        if self.direct_enabled() {
+            text.push('\n');
+            text.push_str(plasma_protocol::extensions::DIRECT_LINE);
+        }
+        // What waits on the store, so that a test can wait until a request
+        // has arrived instead of sleeping (our lines, after the marker).
+        let waiting_gets = self
+            .clients
+            .values()
+            .filter(|c| c.pending_get.is_some())
+            .count();
+        let _ = write!(
+            text,
+            "\nwaiting gets: {waiting_gets}\nawaited objects: {}",
+            self.awaits.total()
+        );
         text
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testkit::{oid, Kit};
     use super::ostream_double;
+    use plasma_protocol::{Reply, Request};
+
+    fn debug_text(kit: &mut Kit) -> String {
+        match kit.ask(9, Request::DebugString) {
+            Reply::DebugString { text } => text,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    #[test]
+    fn the_text_counts_waiting_gets_and_awaited_objects_after_the_marker() {
+        let mut kit = Kit::new(1000);
+        let idle = debug_text(&mut kit);
+        assert!(
+            idle.ends_with(
+                "plasma-store extensions: await\nplasma-store extensions: stats\nwaiting gets: 0\nawaited objects: 0"
+            ),
+            "{idle}"
+        );
+        kit.get(1, &[oid(1)], -1);
+        kit.get(2, &[oid(1), oid(2)], 5000);
+        kit.run(
+            3,
+            Request::Await {
+                ids: vec![oid(1), oid(2), oid(3)],
+            },
+        );
+        let busy = debug_text(&mut kit);
+        assert!(
+            busy.ends_with("\nwaiting gets: 2\nawaited objects: 3"),
+            "{busy}"
+        );
+        kit.disconnect(1);
+        kit.disconnect(3);
+        assert!(debug_text(&mut kit).ends_with("\nwaiting gets: 1\nawaited objects: 0"));
+    }
 
     #[test]
     fn doubles_print_like_an_ostream() {

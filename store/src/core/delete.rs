@@ -47,6 +47,7 @@ impl Store {
                         self.table.get_mut(slot).delete_pending = true;
                         ErrorCode::ObjectInUse
                     } else {
+                        self.counters.deletions += 1;
                         self.remove_object(slot);
                         self.notify_deletion(*id, out);
                         ErrorCode::Ok

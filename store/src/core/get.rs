@@ -19,7 +19,7 @@ pub struct PendingGet {
     deadline: Option<Instant>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "invariants"))]
 impl PendingGet {
     /// When the timer fires; `None` waits forever.
     pub fn deadline(&self) -> Option<Instant> {

@@ -1,16 +1,21 @@
 //! The store's internal invariants, checked after every operation in the
-//! tests, and a property test that drives random operations from several
+//! tests and in the stateful fuzz target (`fuzz/`, through the `invariants`
+//! feature), and a property test that drives random operations from several
 //! clients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use plasma_protocol::{ErrorCode, ObjectSpec, Reply};
 
 use super::allocator::Extent;
 use super::table::{ListTag, State};
-use super::Store;
+use super::{ClientId, Effect, Store};
 
 impl Store {
-    /// Panics if any invariant is broken.
-    pub(super) fn check_invariants(&self) {
+    /// Panics if any invariant is broken. For tests and fuzzing only: not
+    /// part of the API (and absent without the `invariants` feature).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
         assert!(
             self.awaits.is_consistent(),
             "await registrations out of sync"
@@ -80,9 +85,16 @@ impl Store {
                 assert!(!e.delete_pending, "pending delete not performed");
             }
         }
+        extents.extend(self.parked_extents());
         assert_eq!(
-            self.allocated, resident_bytes,
-            "allocated != Σ resident sizes"
+            self.allocated,
+            resident_bytes + self.quarantined_bytes(),
+            "allocated != Σ resident sizes + quarantined bytes"
+        );
+        assert_eq!(
+            self.stats(),
+            self.stats_by_walking(),
+            "counters out of sync with the table"
         );
         assert!(self.allocated <= self.config.capacity, "over budget");
         self.check_direct();
@@ -131,13 +143,98 @@ impl Store {
     }
 }
 
+/// Checks what the store tells its clients across calls: reply shapes,
+/// object placement, and the segment's fd, which goes to a connection
+/// exactly once, with (never after) the first reply that names the segment.
+/// For tests and fuzzing only: not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct EffectChecker {
+    /// Connections the segment's fd went to.
+    sent: HashSet<ClientId>,
+}
+
+impl EffectChecker {
+    /// `client`'s connection ended: a new one with its number starts afresh.
+    pub fn disconnected(&mut self, client: ClientId) {
+        self.sent.remove(&client);
+    }
+
+    /// Panics unless `effects`, produced by one call on `store`, are sound.
+    pub fn check(&mut self, store: &Store, effects: &[Effect]) {
+        let segment = store.config.segment_id;
+        let region = store.allocator.region();
+        let placed = |o: &ObjectSpec| {
+            assert_eq!(o.segment_index, segment);
+            assert_eq!(o.metadata_offset, o.data_offset + o.data_size);
+            assert!(o.metadata_offset + o.metadata_size <= region);
+            assert_eq!(o.data_offset % super::ALIGN, 0);
+        };
+        for e in effects {
+            let Effect::Reply { to, reply, fds } = e else {
+                continue;
+            };
+            let named = match reply {
+                Reply::Get {
+                    objects,
+                    ids,
+                    store_fds,
+                    mmap_sizes,
+                } => {
+                    assert_eq!(objects.len(), ids.len());
+                    assert_eq!(store_fds.len(), mmap_sizes.len());
+                    objects.iter().filter(|o| o.is_available()).for_each(placed);
+                    assert_eq!(
+                        store_fds.is_empty(),
+                        !objects.iter().any(|o| o.is_available())
+                    );
+                    !store_fds.is_empty()
+                }
+                Reply::Create {
+                    error,
+                    store_fd,
+                    object,
+                    ..
+                } => {
+                    let ok = *error == ErrorCode::Ok;
+                    assert_eq!(ok, *store_fd == segment);
+                    if ok {
+                        placed(object);
+                    }
+                    ok
+                }
+                Reply::ObjectReady {
+                    store_fd, object, ..
+                } => {
+                    assert_eq!(*store_fd, segment);
+                    placed(object);
+                    true
+                }
+                _ => {
+                    assert!(fds.is_empty());
+                    false
+                }
+            };
+            if !fds.is_empty() {
+                assert_eq!(fds, &vec![segment]);
+                assert!(self.sent.insert(*to), "fd sent twice to {to}");
+            }
+            assert_eq!(
+                named,
+                named && self.sent.contains(to),
+                "segment named before its fd"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{create_req, digest_of, oid, Kit};
-    use super::super::{Effect, StoreConfig};
-    use plasma_protocol::{ErrorCode, Reply, Request};
+    use super::super::StoreConfig;
+    use super::EffectChecker;
+    use plasma_protocol::Request;
     use proptest::prelude::*;
-    use std::collections::HashSet;
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -191,6 +288,15 @@ mod tests {
         Disconnect {
             c: u64,
         },
+        /// The store drops `c` while its process (quarantine `q`) lives.
+        DropLive {
+            c: u64,
+            q: u64,
+        },
+        /// The process behind quarantine `q` exits.
+        EndQuarantine {
+            q: u64,
+        },
         Tick {
             ms: u64,
         },
@@ -213,13 +319,15 @@ mod tests {
             1 => c.clone().prop_map(|c| Op::Subscribe { c }),
             1 => (c.clone(), 0i64..2000).prop_map(|(c, q)| Op::Quota { c, q }),
             1 => (c.clone(), id.clone()).prop_map(|(c, id)| Op::Refresh { c, id }),
-            1 => c.prop_map(|c| Op::Disconnect { c }),
+            1 => c.clone().prop_map(|c| Op::Disconnect { c }),
+            1 => (c, 0u64..2).prop_map(|(c, q)| Op::DropLive { c, q }),
+            1 => (0u64..2).prop_map(|q| Op::EndQuarantine { q }),
             1 => (0u64..40).prop_map(|ms| Op::Tick { ms }),
         ]
     }
 
     fn run_ops(kit: &mut Kit, ops: Vec<Op>) {
-        let mut sent: HashSet<u64> = HashSet::new();
+        let mut effects_seen = EffectChecker::default();
         for op in ops {
             let c = match &op {
                 Op::Create { c, .. }
@@ -233,21 +341,26 @@ mod tests {
                 | Op::Subscribe { c }
                 | Op::Quota { c, .. }
                 | Op::Refresh { c, .. }
-                | Op::Disconnect { c } => *c,
-                Op::Tick { .. } => 0,
+                | Op::Disconnect { c }
+                | Op::DropLive { c, .. } => *c,
+                Op::Tick { .. } | Op::EndQuarantine { .. } => 0,
             };
             // The loop never passes a frame from a client whose Get is
             // pending, except Releases.
             let blocked = kit.store.has_pending_get(c)
                 && !matches!(
                     op,
-                    Op::Release { .. } | Op::Disconnect { .. } | Op::Tick { .. }
+                    Op::Release { .. }
+                        | Op::Disconnect { .. }
+                        | Op::DropLive { .. }
+                        | Op::Tick { .. }
+                        | Op::EndQuarantine { .. }
                 );
             if blocked {
                 continue;
             }
             let data = vec![7u8; 300];
-            let op_was_disconnect = matches!(op, Op::Disconnect { .. });
+            let op_was_disconnect = matches!(op, Op::Disconnect { .. } | Op::DropLive { .. });
             let result = match op {
                 Op::Create { id, data, meta, .. } => {
                     kit.try_run(c, create_req(oid(id), data, meta))
@@ -292,69 +405,30 @@ mod tests {
                     kit.try_run(c, Request::RefreshLru { ids: vec![oid(id)] })
                 }
                 Op::Disconnect { .. } => Ok(kit.disconnect(c)),
+                Op::DropLive { q, .. } => {
+                    let mut out = super::super::Outcome::default();
+                    kit.store.disconnect_live(c, q, &mut out);
+                    kit.store.check_invariants();
+                    Ok(out.effects)
+                }
+                Op::EndQuarantine { q } => {
+                    kit.store.end_quarantine(q);
+                    kit.store.check_invariants();
+                    Ok(Vec::new())
+                }
                 Op::Tick { ms } => Ok(kit.expire_after(ms)),
             };
             match result {
                 // A violation drops the connection.
                 Err(_) => {
                     kit.disconnect(c);
-                    sent.remove(&c);
+                    effects_seen.disconnected(c);
                 }
-                Ok(effects) => check_effects(&mut sent, &effects),
+                Ok(effects) => effects_seen.check(&kit.store, &effects),
             }
             if op_was_disconnect {
-                sent.remove(&c);
+                effects_seen.disconnected(c);
             }
-        }
-    }
-
-    /// Reply shapes, and fds: the segment's fd goes to a connection exactly
-    /// once, with (never after) the first reply that names the segment.
-    fn check_effects(sent: &mut HashSet<u64>, effects: &[Effect]) {
-        for e in effects {
-            let Effect::Reply { to, reply, fds } = e else {
-                continue;
-            };
-            let named = match reply {
-                Reply::Get {
-                    objects,
-                    ids,
-                    store_fds,
-                    mmap_sizes,
-                } => {
-                    assert_eq!(objects.len(), ids.len());
-                    assert_eq!(store_fds.len(), mmap_sizes.len());
-                    for o in objects.iter().filter(|o| o.is_available()) {
-                        assert_eq!(o.metadata_offset, o.data_offset + o.data_size);
-                        assert!(o.metadata_offset + o.metadata_size <= 2560);
-                        assert_eq!(o.data_offset % 64, 0);
-                    }
-                    assert_eq!(
-                        store_fds.is_empty(),
-                        !objects.iter().any(|o| o.is_available())
-                    );
-                    !store_fds.is_empty()
-                }
-                Reply::Create {
-                    error, store_fd, ..
-                } => {
-                    assert_eq!(*error == ErrorCode::Ok, *store_fd == 1);
-                    *store_fd == 1
-                }
-                _ => {
-                    assert!(fds.is_empty());
-                    false
-                }
-            };
-            if !fds.is_empty() {
-                assert_eq!(fds, &vec![1]);
-                assert!(sent.insert(*to), "fd sent twice to {to}");
-            }
-            assert_eq!(
-                named,
-                named && sent.contains(to),
-                "segment named before its fd"
-            );
         }
     }
 
@@ -371,6 +445,9 @@ mod tests {
             run_ops(&mut kit, ops);
             for c in 0..4 {
                 kit.disconnect(c);
+            }
+            for q in 0..2 {
+                kit.store.end_quarantine(q);
             }
             // With every client gone nothing is held; evicting everything
             // empties the arena (external store aside).

@@ -23,8 +23,11 @@ pub trait ArenaMemory: Send {
     /// Copies `bytes` into the arena at `offset`.
     fn write(&mut self, offset: u64, bytes: &[u8]);
 
-    /// The `len` bytes at `offset`.
-    fn read(&self, offset: u64, len: u64) -> &[u8];
+    /// A copy of the `len` bytes at `offset`. A copy, never a view: the
+    /// arena is memory that clients map writable, so a reference into it
+    /// could change under the store (a client breaking the sharing
+    /// contract, or an extent reused while the borrow lives).
+    fn read(&self, offset: u64, len: u64) -> Vec<u8>;
 }
 
 /// An arena held in an ordinary `Vec`, for tests and benchmarks.
@@ -65,8 +68,11 @@ impl ArenaMemory for VecMemory {
         }
     }
 
-    fn read(&self, offset: u64, len: u64) -> &[u8] {
-        self.0.get(clip(offset, len, self.0.len())).unwrap_or(&[])
+    fn read(&self, offset: u64, len: u64) -> Vec<u8> {
+        self.0
+            .get(clip(offset, len, self.0.len()))
+            .unwrap_or(&[])
+            .to_vec()
     }
 }
 
@@ -79,7 +85,7 @@ mod tests {
         let mut m = VecMemory::new(128);
         m.write(64, b"hello");
         assert_eq!(m.read(64, 5), b"hello");
-        assert_eq!(m.read(63, 2), &[0, b'h']);
+        assert_eq!(m.read(63, 2), [0, b'h']);
         assert_eq!(m.len(), 128);
     }
 
@@ -87,7 +93,7 @@ mod tests {
     fn out_of_range_access_is_clipped_not_a_panic() {
         let mut m = VecMemory::new(8);
         m.write(6, b"abcd");
-        assert_eq!(m.read(0, 8), &[0, 0, 0, 0, 0, 0, b'a', b'b']);
+        assert_eq!(m.read(0, 8), [0, 0, 0, 0, 0, 0, b'a', b'b']);
         assert_eq!(m.read(100, 5), b"");
         assert_eq!(m.read(u64::MAX, u64::MAX), b"");
         m.write(u64::MAX, b"x");

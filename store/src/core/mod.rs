@@ -37,13 +37,16 @@ mod delete;
 mod direct;
 mod get;
 mod index;
+mod long_reply;
 mod lru;
 mod memory;
+mod quarantine;
 mod quota;
 mod space;
+mod stats;
 mod table;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "invariants"))]
 mod invariants;
 #[cfg(test)]
 mod scenarios;
@@ -59,12 +62,20 @@ pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
 pub use direct::{HeapWords, SharedWords, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
+pub use long_reply::{LongReply, LongRequest};
 pub use memory::{ArenaMemory, VecMemory};
+pub use quarantine::QuarantineId;
+
+#[cfg(any(test, feature = "invariants"))]
+#[doc(hidden)]
+pub use invariants::EffectChecker;
 
 use awaits::Awaits;
 use client::ClientState;
 use direct::Direct;
 use lru::LruList;
+use quarantine::Quarantines;
+use stats::Counters;
 use table::{ListTag, ObjectTable};
 
 /// A connection, as numbered by the event loop.
@@ -115,6 +126,25 @@ pub enum Effect {
         to: Audience,
         /// The entries of the message.
         infos: Vec<ObjectInfo>,
+    },
+    /// One notification message per entry of `infos`, in order: the same
+    /// as one `Notify` each, kept as one effect so that the deletions of a
+    /// 200,000-object eviction (or a subscribe backlog) cost one vector,
+    /// and the loop sends them a slice per turn.
+    NotifyEach {
+        /// The receivers.
+        to: Audience,
+        /// One message each.
+        infos: Vec<ObjectInfo>,
+    },
+    /// A reply too long for one turn: start it with [`Store::start_long`]
+    /// and advance it with [`Store::advance_long`] between other clients'
+    /// turns; `to`'s later requests wait for it.
+    Long {
+        /// The receiving client.
+        to: ClientId,
+        /// Which reply.
+        request: LongRequest,
     },
 }
 
@@ -209,6 +239,10 @@ pub struct Store {
     /// `Clock::mono_ns` of the request being handled (the time objects
     /// take their place in the global LRU).
     now_ns: u64,
+    /// Extents kept from reuse while a dropped client's process lives.
+    quarantines: Quarantines,
+    /// What the Stats request reports beyond the fields above.
+    counters: Counters,
 }
 
 impl Store {
@@ -234,6 +268,8 @@ impl Store {
             awaits: Awaits::default(),
             direct: Direct::default(),
             now_ns: 0,
+            quarantines: Quarantines::default(),
+            counters: Counters::default(),
         }
     }
 
@@ -254,6 +290,7 @@ impl Store {
     ) -> Result<(), Violation> {
         self.connect(client);
         self.now_ns = self.now_ns.max(clock.mono_ns);
+        self.counters.requests[req.message_type().dense_index()] += 1;
         match req {
             Request::Disconnect => return Err(Violation::DisconnectRequest),
             Request::Connect => {
@@ -320,17 +357,25 @@ impl Store {
             Request::Release { id } => self.release(client, id, out)?,
             Request::Delete { ids } => self.delete(client, ids, out),
             Request::Contains { id } => self.contains(client, id, out),
-            Request::List => self.list(client, out),
+            Request::List => {
+                // Holds taken in shared memory count too (long_reply.rs):
+                // read every release log and re-check pinned objects first.
+                self.sync_holds(out);
+                out.effects.push(Effect::Long {
+                    to: client,
+                    request: LongRequest::List,
+                });
+            }
             Request::Evict { num_bytes } => self.evict_request(client, num_bytes, out),
             Request::Subscribe => self.subscribe(client, out),
             Request::SetOptions {
                 client_name,
                 output_memory_quota,
             } => self.set_options(client, client_name, output_memory_quota, out),
-            Request::DebugString => {
-                let text = self.debug_string();
-                out.reply(client, Reply::DebugString { text });
-            }
+            Request::DebugString => out.effects.push(Effect::Long {
+                to: client,
+                request: LongRequest::DebugString,
+            }),
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
@@ -353,6 +398,10 @@ impl Store {
                 self.put(client, object, slot, clock, out)?;
             }
             Request::HoldsChanged => self.holds_changed(client, out),
+            Request::Stats => {
+                let stats = Box::new(self.stats());
+                out.reply(client, Reply::Stats(stats));
+            }
             other => return Err(Violation::Unsupported(other.message_type())),
         }
         Ok(())

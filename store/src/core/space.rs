@@ -4,6 +4,7 @@
 use plasma_protocol::ObjectId;
 
 use super::allocator::{Extent, PendingFree};
+use super::stats;
 use super::table::{deletion_info, ListTag, State};
 use super::{Audience, Effect, Outcome, Store};
 
@@ -28,7 +29,10 @@ impl Store {
             let need = total - cap;
             let target = need.max(cap / 5);
             synced = true; // evict_global reads the hold tables first
-            if self.evict_global(target, out) < need {
+            self.evict_global(target, out);
+            // Not `evicted < need`: a quarantined extent stays in the budget
+            // after its object is evicted (see quarantine.rs).
+            if self.allocated.saturating_add(size) > cap {
                 return None;
             }
         }
@@ -119,6 +123,7 @@ impl Store {
     /// no index probe, which in a large index is a cache miss each.
     fn evict_into(&mut self, slot: u32, pending: &mut PendingFree, out: &mut Outcome) {
         self.assert_unpublished(slot);
+        stats::enter(&mut self.counters.evictions, self.table.get(slot).size());
         if self.config.external_store {
             self.move_out(slot);
             return;
@@ -129,11 +134,8 @@ impl Store {
             e.state == State::Sealed && e.ref_count == 0,
             "evicting {e:?}"
         );
-        if let Some(extent) = e.extent() {
-            self.allocator.free_merging(pending, extent);
-        }
-        self.allocated -= e.size();
-        let id = e.id;
+        let (id, extent, size) = (e.id, e.extent(), e.size());
+        self.free_resident(extent, size, Some(pending));
         self.table.remove_deferred(slot);
         self.notify_deletion(id, out);
     }
@@ -144,12 +146,11 @@ impl Store {
         self.unlink(slot);
         let e = self.table.get(slot);
         let size = e.size();
-        let bytes: Box<[u8]> = self.memory.read(e.offset, size).into();
-        if let Some(extent) = e.extent() {
-            self.allocator.free(extent);
-        }
-        self.allocated -= size;
+        let extent = e.extent();
+        let bytes = self.memory.read(e.offset, size).into_boxed_slice();
+        self.free_resident(extent, size, None);
         self.external.insert(slot, bytes);
+        stats::enter(&mut self.counters.external, size);
         self.table.get_mut(slot).state = State::Evicted;
     }
 
@@ -164,6 +165,7 @@ impl Store {
         if let Some(bytes) = self.external.remove(&slot) {
             self.memory.write(extent.offset, &bytes);
         }
+        stats::leave(&mut self.counters.external, size);
         let e = self.table.get_mut(slot);
         e.offset = extent.offset;
         e.state = State::Sealed;
@@ -172,6 +174,20 @@ impl Store {
         e.construct_duration = 0;
         self.publish(slot);
         true
+    }
+
+    /// Gives back the memory of an object leaving the arena (see
+    /// [`Store::free_object_extent`]).
+    fn free_resident(
+        &mut self,
+        extent: Option<Extent>,
+        size: u64,
+        pending: Option<&mut PendingFree>,
+    ) {
+        match extent {
+            Some(extent) => self.free_object_extent(extent, size, pending),
+            None => self.allocated -= size,
+        }
     }
 
     /// Takes `slot` out of whichever list it is in.
@@ -201,18 +217,17 @@ impl Store {
         debug_assert_eq!(e.ref_count, 0, "removing a held object");
         match e.state {
             State::Created | State::Sealed => {
-                if let Some(extent) = e.extent() {
-                    self.allocator.free(extent);
-                }
-                self.allocated -= e.size();
-                if e.state == State::Created {
-                    let owner = e.owner;
+                let (state, owner, extent, size) = (e.state, e.owner, e.extent(), e.size());
+                self.free_resident(extent, size, None);
+                if state == State::Created {
+                    stats::leave(&mut self.counters.created, size);
                     if let Some(c) = self.clients.get_mut(&owner) {
                         c.creating.remove(&slot);
                     }
                 }
             }
             State::Evicted => {
+                stats::leave(&mut self.counters.external, e.size());
                 self.external.remove(&slot);
             }
             State::Vacant => return,
@@ -220,13 +235,21 @@ impl Store {
         self.table.remove(slot);
     }
 
-    /// One deletion notification for `id` (§9).
+    /// One deletion notification for `id` (§9), joined to the deletions
+    /// just before it, if any, as one [`Effect::NotifyEach`].
     pub(super) fn notify_deletion(&mut self, id: ObjectId, out: &mut Outcome) {
-        if self.subscribers > 0 {
-            out.effects.push(Effect::Notify {
+        if self.subscribers == 0 {
+            return;
+        }
+        match out.effects.last_mut() {
+            Some(Effect::NotifyEach {
+                to: Audience::Subscribers,
+                infos,
+            }) => infos.push(deletion_info(id)),
+            _ => out.effects.push(Effect::NotifyEach {
                 to: Audience::Subscribers,
                 infos: vec![deletion_info(id)],
-            });
+            }),
         }
     }
 }

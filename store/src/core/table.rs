@@ -92,7 +92,7 @@ impl Entry {
     }
 
     /// Whether the object occupies arena memory.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub fn is_resident(&self) -> bool {
         matches!(self.state, State::Created | State::Sealed)
     }
@@ -177,11 +177,6 @@ impl ObjectTable {
         self.index.len() - self.stale_count
     }
 
-    /// Number of slots, live or vacant (every slot below it can be read).
-    pub fn slots(&self) -> usize {
-        self.entries.len()
-    }
-
     /// The slot of `id`.
     pub fn find(&self, id: &ObjectId) -> Option<u32> {
         let entries = &self.entries;
@@ -263,6 +258,24 @@ impl ObjectTable {
     }
 
     /// Every live entry with its slot, in slot order.
+    /// Number of slots, live or vacant: [`ObjectTable::slot_range`] ranges
+    /// below it.
+    pub fn slot_count(&self) -> u32 {
+        u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The live entries among the `max` slots from `from` on, in slot
+    /// order (the order of [`ObjectTable::iter`]).
+    pub fn slot_range(&self, from: u32, max: usize) -> impl Iterator<Item = (u32, &Entry)> + '_ {
+        let start = (from as usize).min(self.entries.len());
+        self.entries[start..]
+            .iter()
+            .take(max)
+            .enumerate()
+            .filter(|(_, e)| e.state != State::Vacant)
+            .map(move |(i, e)| ((start + i) as u32, e))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> + '_ {
         self.entries
             .iter()
@@ -273,7 +286,7 @@ impl ObjectTable {
 
     /// Panics unless the index holds exactly one bucket per live entry and
     /// one per stale slot.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub fn check(&self) {
         let mut live = 0;
         for (slot, e) in self.entries.iter().enumerate() {
@@ -337,7 +350,7 @@ impl SlotBits {
         was
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     fn contains(&self, slot: u32) -> bool {
         self.words
             .get(slot as usize / 64)

@@ -3,9 +3,14 @@
 
 use std::time::Instant;
 
-use plasma_protocol::{Digest, ErrorCode, ObjectId, ObjectInfo, Reply, Request};
+use plasma_protocol::{
+    decode_reply, parse_frame, Digest, ErrorCode, ObjectId, ObjectInfo, Reply, Request,
+};
 
-use super::{ClientId, Clock, Effect, Outcome, Store, StoreConfig, VecMemory, Violation};
+use super::{
+    Audience, ClientId, Clock, Effect, LongRequest, Outcome, Store, StoreConfig, VecMemory,
+    Violation,
+};
 
 /// A store plus a manual clock; every call checks the store's invariants.
 pub struct Kit {
@@ -55,11 +60,38 @@ impl Kit {
         }
     }
 
+    /// Handles `req`; long replies are built at once (in slices of three
+    /// table slots) and appear as the reply they decode to.
     pub fn try_run(&mut self, c: ClientId, req: Request<'_>) -> Result<Vec<Effect>, Violation> {
         let mut out = Outcome::default();
         let r = self.store.handle(c, req, &self.clock, &mut out);
         self.store.check_invariants();
-        r.map(|()| out.effects)
+        r.map(|()| {
+            out.effects
+                .into_iter()
+                .map(|e| match e {
+                    Effect::Long { to, request } => Effect::Reply {
+                        to,
+                        reply: self.long_reply(request),
+                        fds: Vec::new(),
+                    },
+                    other => other,
+                })
+                .collect()
+        })
+    }
+
+    /// Builds a long reply in slices of three slots and decodes it.
+    pub fn long_reply(&self, request: LongRequest) -> Reply {
+        let mut job = self.store.start_long(request);
+        let frame = loop {
+            if let Some(frame) = self.store.advance_long(&mut job, 3) {
+                break frame.as_slice().to_vec();
+            }
+        };
+        let (f, used) = parse_frame(&frame, u64::MAX).unwrap().unwrap();
+        assert_eq!(used, frame.len());
+        decode_reply(f.msg_type, f.payload).unwrap()
     }
 
     pub fn run(&mut self, c: ClientId, req: Request<'_>) -> Vec<Effect> {
@@ -186,9 +218,25 @@ pub fn replies(effects: &[Effect]) -> Vec<(ClientId, Reply)> {
         .iter()
         .filter_map(|e| match e {
             Effect::Reply { to, reply, .. } => Some((*to, reply.clone())),
-            Effect::Notify { .. } => None,
+            Effect::Notify { .. } | Effect::NotifyEach { .. } | Effect::Long { .. } => None,
         })
         .collect()
+}
+
+/// Every notification message among `effects`, in order, with its
+/// receivers (a `NotifyEach` counts one message per entry).
+pub fn messages(effects: &[Effect]) -> Vec<(Audience, Vec<ObjectInfo>)> {
+    let mut all = Vec::new();
+    for e in effects {
+        match e {
+            Effect::Notify { to, infos } => all.push((*to, infos.clone())),
+            Effect::NotifyEach { to, infos } => {
+                all.extend(infos.iter().map(|i| (*to, vec![i.clone()])));
+            }
+            Effect::Reply { .. } | Effect::Long { .. } => {}
+        }
+    }
+    all
 }
 
 /// Ids of every deletion notification among `effects`, in order.
@@ -205,8 +253,8 @@ fn notified(effects: &[Effect], deletion: bool) -> Vec<ObjectId> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Notify { infos, .. } => Some(infos),
-            Effect::Reply { .. } => None,
+            Effect::Notify { infos, .. } | Effect::NotifyEach { infos, .. } => Some(infos),
+            Effect::Reply { .. } | Effect::Long { .. } => None,
         })
         .flatten()
         .filter(|i| i.is_deletion == deletion)

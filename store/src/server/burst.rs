@@ -73,14 +73,17 @@ impl EventLoop {
         let start = Instant::now();
         loop {
             std::thread::yield_now();
-            let Some(conn) = self.conns.get_mut(&id) else {
+            let Some(want) = self.conns.get(&id).map(|c| c.input.head_frame_missing()) else {
                 return Ok((0, true));
             };
-            let want = conn.input.head_frame_missing().unwrap_or(0);
-            let sock = std::os::fd::AsFd::as_fd(&conn.stream);
-            match conn.input.read_from(sock, want) {
+            let Some(read) = self.read_charged(id, want.unwrap_or(0)) else {
+                return Ok((0, true)); // over the input budget: sleep on it
+            };
+            match read {
                 Ok((0, _)) => {
-                    conn.eof = true;
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.eof = true;
+                    }
                     return Ok((0, true));
                 }
                 Ok(read) => return Ok(read),

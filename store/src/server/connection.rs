@@ -37,11 +37,17 @@ pub struct Connection {
     pub write_interest: bool,
     /// This connection's hold table (our `direct` capability), once made.
     pub holds: Option<std::os::fd::OwnedFd>,
+    /// The peer's process id at connect (SO_PEERCRED).
+    pub pid: i32,
+    /// What its input buffer is charged against the input budget.
+    pub charged: u64,
+    /// A long reply is being built for it; its next frames wait.
+    pub busy: bool,
 }
 
 impl Connection {
     /// A fresh connection over an accepted socket.
-    pub fn new(stream: UnixStream) -> Self {
+    pub fn new(stream: UnixStream, pid: i32) -> Self {
         Connection {
             stream,
             input: InBuf::default(),
@@ -55,6 +61,9 @@ impl Connection {
             doomed: false,
             write_interest: false,
             holds: None,
+            pid,
+            charged: 0,
+            busy: false,
         }
     }
 

@@ -1,27 +1,32 @@
 //! Performing the core's outcomes (replies, fd messages, notifications),
 //! flushing queues, and dropping connections.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::Interest;
 
 use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventLoop};
 use super::output::{Segment, SegmentFds};
+use super::slices::NOTES_PER_TURN;
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
-use crate::core::{Audience, ClientId, Effect, Outcome, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
+use crate::core::{ClientId, Effect, Outcome, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
+use plasma_protocol::Reply;
 
 impl EventLoop {
     /// Performs `out`'s effects in order, then writes what the sockets take.
     pub(super) fn perform(&mut self, out: Outcome) {
         // Bytes each peer's queue held before this batch: what the cap judges.
         let mut replied: Vec<(ClientId, u64)> = Vec::new();
-        let mut notified: BTreeMap<ClientId, u64> = BTreeMap::new();
+        let backlogged = self.slices.backlogged();
         for effect in out.effects {
             match effect {
-                Effect::Reply { to, reply, fds } => {
+                Effect::Reply { to, mut reply, fds } => {
+                    if let Reply::Stats(stats) = &mut reply {
+                        self.add_loop_stats(stats);
+                    }
                     let Some(conn) = self.conns.get_mut(&to) else {
                         continue;
                     };
@@ -44,35 +49,15 @@ impl EventLoop {
                         }
                     }
                 }
-                Effect::Notify { to, infos } => {
-                    let mut message = Vec::new();
-                    self.encoder.encode_notification(&infos, &mut message);
-                    match to {
-                        Audience::Subscribers => {
-                            for (id, conn) in self.conns.iter_mut() {
-                                if let Some(sub) = conn.subscriber.as_mut() {
-                                    notified.entry(*id).or_insert(sub.queued());
-                                    sub.push(message.clone());
-                                }
-                            }
-                        }
-                        Audience::Client(id) => {
-                            if let Some(sub) =
-                                self.conns.get_mut(&id).and_then(|c| c.subscriber.as_mut())
-                            {
-                                notified.entry(id).or_insert(sub.queued());
-                                sub.push(message);
-                            }
-                        }
-                    }
-                }
+                Effect::Notify { to, infos } => self.slices.push_note(to, infos, false),
+                Effect::NotifyEach { to, infos } => self.slices.push_note(to, infos, true),
+                Effect::Long { to, request } => self.start_long(to, request),
             }
         }
         // Notifications first: a subscriber waiting for a seal is woken
-        // before the sealer's own reply lets the sealer run on.
-        for (id, before) in notified {
-            self.flush_subscriber(id, Some(before));
-        }
+        // before the sealer's own reply lets the sealer run on (unless a
+        // backlog of earlier notifications is still draining).
+        self.deliver_notes(NOTES_PER_TURN, !backlogged);
         for (id, before) in replied {
             // The connection having its turn gets its replies in one write
             // when its burst of frames is handled (`burst.rs`).
@@ -159,10 +144,10 @@ impl EventLoop {
         let waiting = sub.queued() > 0;
         let stale = unread_old_output(before, sub.queued());
         let problem = match result {
-            Ok(()) if stale > self.limits.queue_cap => Some(DropReason::Loud(format!(
+            Ok(()) if stale > self.limits.subscriber_queue_cap => Some(DropReason::Loud(format!(
                 "{} bytes of notifications queued, over the cap of {}: the subscriber does not read",
                 sub.queued(),
-                self.limits.queue_cap
+                self.limits.subscriber_queue_cap
             ))),
             Ok(()) => None,
             Err(e) if is_disconnect(&e) => Some(DropReason::Quiet(format!("subscriber gone: {e}"))),
@@ -193,7 +178,7 @@ impl EventLoop {
     /// earlier one. `false` when the descriptor is unusable (the connection
     /// is then dropped).
     pub(super) fn attach_subscriber(&mut self, id: ClientId, fd: OwnedFd) -> bool {
-        let sub = match Subscriber::new(fd) {
+        let sub = match Subscriber::new(fd, self.slices.next_seq()) {
             Ok(s) => s,
             Err(e) => {
                 let reason = format!("unusable notification descriptor: {e}");
@@ -216,11 +201,14 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
+        self.subscribers.insert(id);
         if let Some(old) = conn.subscriber.replace(sub) {
-            tracing::info!(
-                client = id,
-                "second subscribe: the new socket replaces the old one"
-            );
+            if self.peer_log.admit(Instant::now()) {
+                tracing::info!(
+                    client = id,
+                    "second subscribe: the new socket replaces the old one"
+                );
+            }
             let _ = self
                 .poll
                 .registry()
@@ -233,6 +221,8 @@ impl EventLoop {
         let Some(sub) = self.conns.get_mut(&id).and_then(|c| c.subscriber.take()) else {
             return;
         };
+        self.subscribers.remove(&id);
+        self.admission.note_freed();
         let _ = self
             .poll
             .registry()
@@ -241,7 +231,12 @@ impl EventLoop {
             DropReason::Quiet(r) => {
                 tracing::debug!(client = id, "closing notification socket: {r}")
             }
-            DropReason::Loud(r) => tracing::warn!(client = id, "closing notification socket: {r}"),
+            DropReason::Loud(r) if self.peer_log.admit(Instant::now()) => {
+                tracing::warn!(client = id, "closing notification socket: {r}")
+            }
+            DropReason::Loud(r) => {
+                tracing::debug!(client = id, "closing notification socket: {r}")
+            }
         }
     }
 
@@ -262,9 +257,22 @@ impl EventLoop {
             let Some(mut conn) = self.conns.remove(&id) else {
                 continue;
             };
+            self.admission.note_freed();
+            self.subscribers.remove(&id);
+            self.budget.recharge(conn.charged, 0);
+            let pid = conn.pid;
+            // Loud: the store ends the connection, its peer did not.
+            let store_ended = matches!(reason, DropReason::Loud(_));
             match reason {
-                DropReason::Quiet(r) => tracing::debug!(client = id, "dropping connection: {r}"),
-                DropReason::Loud(r) => tracing::warn!(client = id, "dropping connection: {r}"),
+                DropReason::Quiet(r) => {
+                    tracing::debug!(client = id, pid, "dropping connection: {r}")
+                }
+                DropReason::Loud(r) if self.peer_log.admit(Instant::now()) => {
+                    tracing::warn!(client = id, pid, "dropping connection: {r}")
+                }
+                DropReason::Loud(r) => {
+                    tracing::debug!(client = id, pid, "dropping connection: {r}")
+                }
             }
             let registry = self.poll.registry();
             let _ = registry.deregister(&mut conn.stream);
@@ -272,9 +280,8 @@ impl EventLoop {
                 let _ = registry.deregister(&mut SourceFd(&sub.raw_fd()));
             }
             self.ready.remove(&id);
-            let mut out = Outcome::default();
-            self.store.disconnect(id, &mut out);
-            self.perform(out);
+            drop(conn);
+            self.forget_client(id, pid, store_ended);
         }
     }
 }

@@ -10,17 +10,23 @@ use mio::{Events, Interest, Poll, Token};
 use plasma_protocol::Encoder;
 pub(super) use signal_hook_mio::v1_0::Signals;
 
+use super::admission::Admission;
+use super::budget::{charge, InputBudget};
 use super::connection::Connection;
 use super::listener::Listener;
+use super::observe::Observer;
+use super::peer_log::PeerLog;
+use super::quarantine::Watched;
 use super::shutdown::Shutdown;
+use super::slices::{Slices, NOTES_PER_TURN};
 use super::ServerError;
 use crate::arena::Arena;
 use crate::config::ServerConfig;
 use crate::core::{ClientId, Clock, Outcome, Store};
 
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX);
+pub(super) const WAKER: Token = Token(usize::MAX - 1);
+pub(super) const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// Frames one connection may have handled per turn.
 pub(super) const FRAMES_PER_TURN: usize = 32;
@@ -47,9 +53,12 @@ pub(super) fn sub_token(id: ClientId) -> Token {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
     pub max_frame_len: u64,
+    pub input_budget: u64,
     pub queue_cap: u64,
+    pub subscriber_queue_cap: u64,
     pub frame_deadline: Duration,
     pub spin: Duration,
+    pub drain_timeout: Duration,
 }
 
 /// How a connection's turn ended.
@@ -68,7 +77,7 @@ pub(super) enum Step {
 /// Everything the loop owns.
 pub(super) struct EventLoop {
     pub(super) poll: Poll,
-    listener: Listener,
+    pub(super) listener: Listener,
     signals: Option<Signals>,
     shutdown: Shutdown,
     pub(super) store: Store,
@@ -85,6 +94,22 @@ pub(super) struct EventLoop {
     pub(super) directory: Option<std::os::fd::OwnedFd>,
     /// The connection having its turn (`burst.rs`).
     pub(super) turn: super::burst::Turn,
+    /// Clients served at once (`--max-clients`).
+    pub(super) max_clients: usize,
+    /// Refusing and pausing state of the accept side.
+    pub(super) admission: Admission,
+    /// Processes whose dropped connections' memory is quarantined.
+    pub(super) watched: Watched,
+    /// Partly read input of all connections together.
+    pub(super) budget: InputBudget,
+    /// Long replies and notifications sent a slice per turn.
+    pub(super) slices: Slices,
+    /// Connections with a notification socket.
+    pub(super) subscribers: BTreeSet<ClientId>,
+    /// Bounds the log lines peers cause.
+    pub(super) peer_log: PeerLog,
+    /// Uptime, latencies, metrics snapshots (`observe.rs`).
+    pub(super) observer: Observer,
 }
 
 /// Why a connection is dropped, and how loudly to say so.
@@ -132,13 +157,24 @@ impl EventLoop {
             encoder: Encoder::new(),
             limits: Limits {
                 max_frame_len: config.max_frame_len,
+                input_budget: config.input_budget,
                 queue_cap: config.queue_cap,
+                subscriber_queue_cap: config.subscriber_queue_cap,
                 frame_deadline: config.frame_deadline,
                 spin: config.spin,
+                drain_timeout: config.drain_timeout,
             },
             doomed: Vec::new(),
             directory: None,
             turn: Default::default(),
+            max_clients: config.max_clients.max(1),
+            admission: Admission::default(),
+            watched: Watched::default(),
+            budget: InputBudget::default(),
+            slices: Slices::default(),
+            subscribers: BTreeSet::new(),
+            peer_log: PeerLog::default(),
+            observer: Observer::new(),
         })
     }
 
@@ -168,9 +204,12 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => {}
+                    WAKER => self.answer_snapshot_requests(),
                     SIGNALS => stop |= self.take_signals(),
-                    token => self.dispatch(token, event),
+                    token => match Watched::owner_of(token) {
+                        Some(q) => self.on_peer_exit(q),
+                        None => self.dispatch(token, event),
+                    },
                 }
             }
             self.drop_doomed();
@@ -180,12 +219,20 @@ impl EventLoop {
             self.expire_gets();
             self.expire_partial_frames();
             self.serve_ready();
+            self.advance_jobs();
+            self.deliver_notes(NOTES_PER_TURN, false);
+            self.drop_doomed();
+            let now = Instant::now();
+            self.peer_log.tick(now);
+            self.poll_peer_exits(now);
+            self.resume_accepting(now);
         };
+        let result = result.and_then(|()| self.drain());
         self.shutdown.detach();
         result
     }
 
-    fn take_signals(&mut self) -> bool {
+    pub(super) fn take_signals(&mut self) -> bool {
         let Some(signals) = self.signals.as_mut() else {
             return false;
         };
@@ -200,7 +247,7 @@ impl EventLoop {
     /// Zero when some connection has buffered work, else until the next
     /// Get deadline or partial-frame deadline, else forever.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.doomed.is_empty() {
+        if !self.ready.is_empty() || !self.doomed.is_empty() || self.slices.pending() {
             return Some(Duration::ZERO);
         }
         let partial = self
@@ -208,28 +255,20 @@ impl EventLoop {
             .values()
             .filter_map(|c| c.partial.map(|(_, t)| t + self.limits.frame_deadline))
             .min();
-        let next = match (self.store.next_deadline(), partial) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            self.store.next_deadline(),
+            partial,
+            self.admission.retry_at(),
+            self.watched.next_poll(),
+            self.peer_log.report_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         next.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
-    fn accept_all(&mut self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!("accepting a connection failed: {e}");
-                    return;
-                }
-            };
-            self.add_connection(stream);
-        }
-    }
-
-    fn add_connection(&mut self, mut stream: UnixStream) {
+    pub(super) fn add_connection(&mut self, mut stream: UnixStream, pid: i32) {
         let id = self.next_id;
         self.next_id += 1;
         // Writable interest is added only while output waits (see
@@ -239,13 +278,15 @@ impl EventLoop {
                 .registry()
                 .register(&mut stream, conn_token(id), Interest::READABLE)
         {
-            tracing::warn!("registering a new connection failed: {e}");
+            if self.peer_log.admit(Instant::now()) {
+                tracing::warn!("registering a new connection failed: {e}");
+            }
             return;
         }
-        self.conns.insert(id, Connection::new(stream));
+        self.conns.insert(id, Connection::new(stream, pid));
         self.store.connect(id);
         self.ready.insert(id);
-        tracing::debug!(client = id, "client connected");
+        tracing::debug!(client = id, pid, "client connected");
     }
 
     fn dispatch(&mut self, token: Token, event: &mio::event::Event) {
@@ -304,7 +345,24 @@ impl EventLoop {
         let ids: Vec<ClientId> = self.ready.iter().copied().collect();
         for id in ids {
             self.serve(id);
+            self.recharge(id);
             self.drop_doomed();
+        }
+        for id in self.budget.take_woken() {
+            if self.conns.contains_key(&id) {
+                self.ready.insert(id);
+            }
+        }
+    }
+
+    /// Brings `id`'s charge against the input budget up to date.
+    fn recharge(&mut self, id: ClientId) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            // Frames handled: the reservation shrinks to what is left
+            // (never grows here: growing is admitted before reads).
+            let now = charge(conn.input.footprint()).min(conn.charged);
+            self.budget.recharge(conn.charged, now);
+            conn.charged = now;
         }
     }
 
@@ -394,8 +452,16 @@ impl EventLoop {
                 return;
             }
             let want = conn.input.head_frame_missing().unwrap_or(0);
-            let sock = std::os::fd::AsFd::as_fd(&conn.stream);
-            match conn.input.read_from(sock, want) {
+            let Some(read) = self.read_charged(id, want) else {
+                // Read again when another connection's frame is done.
+                self.budget.wait(id);
+                self.ready.remove(&id);
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            match read {
                 Ok((0, _)) => conn.eof = true,
                 Ok((n, drained)) => {
                     read_left = read_left.saturating_sub(n);
@@ -403,9 +469,13 @@ impl EventLoop {
                         // The next bytes raise a new event; no read for
                         // EAGAIN now.
                         conn.readable = false;
+                        conn.input.shrink_when_idle();
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    conn.input.shrink_when_idle();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_disconnect(&e) => conn.eof = true,
                 Err(e) => {
@@ -417,6 +487,45 @@ impl EventLoop {
                 }
             }
         }
+    }
+}
+
+impl EventLoop {
+    /// One read from `id`'s socket of up to what its head frame lacks,
+    /// within the input budget: `None` if the budget cannot take the
+    /// buffer the read may need (the connection then waits its turn).
+    pub(super) fn read_charged(
+        &mut self,
+        id: ClientId,
+        want: usize,
+    ) -> Option<io::Result<(usize, bool)>> {
+        let conn = self.conns.get_mut(&id)?;
+        let wanted = charge(
+            conn.input
+                .allocated_after_read(want)
+                .max(conn.input.footprint()),
+        );
+        if !self
+            .budget
+            .admits(conn.charged, wanted, self.limits.input_budget)
+        {
+            return None;
+        }
+        let sock = std::os::fd::AsFd::as_fd(&conn.stream);
+        let read = conn.input.read_from(sock, want);
+        // The read may have brought the header of a large frame.
+        let reserved = charge(conn.input.footprint());
+        let admitted = self
+            .budget
+            .admits(conn.charged, reserved, self.limits.input_budget);
+        let now = if admitted {
+            reserved
+        } else {
+            charge(conn.input.allocated())
+        };
+        self.budget.recharge(conn.charged, now);
+        conn.charged = now;
+        Some(read)
     }
 }
 

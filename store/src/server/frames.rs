@@ -20,6 +20,9 @@ impl EventLoop {
             if conn.doomed {
                 return Step::Gone;
             }
+            if conn.busy {
+                return Step::Blocked;
+            }
             if conn.awaiting_subscriber_fd {
                 match conn.input.take_head_fd() {
                     HeadFd::NoByte => {
@@ -93,6 +96,8 @@ impl EventLoop {
                     self.handle_request(id, Request::Attach);
                 }
                 request => {
+                    let started = Instant::now();
+                    let kind = request.message_type();
                     // `request` borrows the input buffer: hand it to the core
                     // before the frame's bytes are released.
                     let mut out = Outcome::default();
@@ -101,6 +106,7 @@ impl EventLoop {
                         conn.input.consume(used);
                     }
                     self.perform(out);
+                    self.observer.latencies.record(kind, started.elapsed());
                     if let Err(v) = result {
                         self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
                         return Step::Gone;
@@ -113,9 +119,12 @@ impl EventLoop {
     /// Hands one request that borrows nothing to the core and performs the
     /// outcome; a violation drops the connection.
     fn handle_request(&mut self, id: ClientId, request: Request<'_>) {
+        let started = Instant::now();
+        let kind = request.message_type();
         let mut out = Outcome::default();
         let result = self.store.handle(id, request, &Clock::system(), &mut out);
         self.perform(out);
+        self.observer.latencies.record(kind, started.elapsed());
         if let Err(v) = result {
             self.doom(id, DropReason::Loud(format!("protocol violation: {v}")));
         }

@@ -7,9 +7,14 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 
 use plasma_protocol::HEADER_LEN;
 
-/// Smallest free space offered to one `recvmsg`.
-const MIN_SPARE: usize = 64 << 10;
-/// An idle buffer larger than this is released.
+/// Free space offered to one `recvmsg` by a quiet connection, and the most
+/// an idle connection keeps.
+const SMALL_SPARE: usize = 4 << 10;
+/// Free space offered to one `recvmsg` by a connection whose reads keep
+/// filling what they are offered (pipelined requests): doubled per full
+/// read up to this.
+pub const LARGE_SPARE: usize = 64 << 10;
+/// A buffer larger than this is released as soon as it is drained.
 const KEEP_IDLE: usize = 1 << 20;
 
 /// What follows the handled bytes, when a descriptor is expected there.
@@ -27,7 +32,7 @@ pub enum HeadFd {
 ///
 /// `buf` is kept initialised up to its length, so reads go straight into
 /// it without zeroing the space again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InBuf {
     buf: Vec<u8>,
     start: usize,
@@ -37,9 +42,53 @@ pub struct InBuf {
     /// Descriptors with the stream offset of the byte that carried them.
     fds: VecDeque<(u64, OwnedFd)>,
     scratch_fds: Vec<OwnedFd>,
+    /// Free space the next read is offered when no frame needs more.
+    spare: usize,
+}
+
+impl Default for InBuf {
+    fn default() -> Self {
+        InBuf {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            base: 0,
+            fds: VecDeque::new(),
+            scratch_fds: Vec::new(),
+            spare: SMALL_SPARE,
+        }
+    }
 }
 
 impl InBuf {
+    /// Bytes of memory the buffer holds.
+    pub fn allocated(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// What [`InBuf::allocated`] would be after a [`InBuf::read_from`] with
+    /// this `want`.
+    pub fn allocated_after_read(&self, want: usize) -> usize {
+        let (held, spare) = self.room_for(want);
+        if self.buf.len() - self.end >= spare {
+            self.buf.len()
+        } else {
+            self.buf.len().max(held + spare)
+        }
+    }
+
+    /// Gives back the memory of a drained buffer beyond a few KiB: called
+    /// when the socket has nothing more to read, so an idle connection
+    /// costs little.
+    pub fn shrink_when_idle(&mut self) {
+        self.spare = SMALL_SPARE;
+        if self.start == self.end && self.buf.len() > SMALL_SPARE {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// The unhandled bytes.
     pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..self.end]
@@ -86,6 +135,17 @@ impl InBuf {
         }
     }
 
+    /// The memory this buffer holds or is about to need: its allocation, or
+    /// the whole head frame while that frame is still arriving (what the
+    /// input budget reserves for it).
+    pub fn footprint(&self) -> usize {
+        let incomplete_frame = match self.head_frame_missing() {
+            Some(missing) if missing > 0 => missing + self.pending().len(),
+            _ => 0,
+        };
+        self.buf.len().max(incomplete_frame)
+    }
+
     /// Bytes still missing for the frame at the head, if its header is here.
     pub fn head_frame_missing(&self) -> Option<usize> {
         let p = self.pending();
@@ -102,6 +162,7 @@ impl InBuf {
     /// an empty queue), so the next bytes will raise a new readiness edge.
     pub fn read_from(&mut self, sock: BorrowedFd<'_>, want: usize) -> io::Result<(usize, bool)> {
         self.make_room(want);
+        let offered = self.buf.len() - self.end;
         self.scratch_fds.clear();
         let room = self.buf.len() - self.end;
         let n = plasma_protocol::fd::recv_with_fds(
@@ -116,6 +177,9 @@ impl InBuf {
         }
         let drained = n < room && self.scratch_fds.is_empty();
         self.end += n;
+        if n == offered {
+            self.spare = (self.spare * 2).min(LARGE_SPARE);
+        }
         // Linux ends a read right after the byte that carries descriptors.
         let carrier = self.base + (self.end - self.start) as u64 - 1;
         for fd in self.scratch_fds.drain(..) {
@@ -124,12 +188,18 @@ impl InBuf {
         Ok((n, drained))
     }
 
-    /// Ensures free space after `end`: at least 64 KiB, more when the head
-    /// frame needs it, growing at most by the amount already buffered so a
-    /// header alone cannot make us allocate a huge buffer.
-    fn make_room(&mut self, want: usize) {
+    /// Bytes held, and free space wanted after them for a read: the current
+    /// spare (4 to 64 KiB), more when the head frame needs it, growing at
+    /// most by the amount already buffered so a header alone cannot make
+    /// us allocate a huge buffer.
+    fn room_for(&self, want: usize) -> (usize, usize) {
         let held = self.end - self.start;
-        let spare_wanted = want.clamp(MIN_SPARE, MIN_SPARE.max(held));
+        (held, want.clamp(self.spare, self.spare.max(held)))
+    }
+
+    /// Ensures the free space [`InBuf::room_for`] asks for after `end`.
+    fn make_room(&mut self, want: usize) {
+        let (held, spare_wanted) = self.room_for(want);
         if self.buf.len() - self.end >= spare_wanted {
             return;
         }
@@ -208,6 +278,28 @@ mod tests {
         assert_eq!(input.pending(), b"next");
         input.consume(4);
         assert!(matches!(input.take_head_fd(), HeadFd::NoByte));
+    }
+
+    #[test]
+    fn an_idle_buffer_keeps_a_few_kib_and_a_busy_one_grows_its_reads() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut input = InBuf::default();
+        a.write_all(&[1; 100]).unwrap();
+        input.read_from(b.as_fd(), 0).unwrap();
+        assert_eq!(input.allocated(), SMALL_SPARE);
+        // Reads that fill what they are offered double the next offer.
+        a.write_all(&[2; 100_000]).unwrap();
+        while input.pending().len() < 100_100 {
+            input.read_from(b.as_fd(), 0).unwrap();
+        }
+        assert!(input.allocated() > LARGE_SPARE);
+        input.consume(100_100);
+        input.shrink_when_idle();
+        assert_eq!(input.allocated(), 0);
+        a.write_all(&[3; 10]).unwrap();
+        assert_eq!(input.allocated_after_read(0), SMALL_SPARE);
+        input.read_from(b.as_fd(), 0).unwrap();
+        assert_eq!(input.allocated(), SMALL_SPARE);
     }
 
     #[test]

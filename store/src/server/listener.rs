@@ -2,10 +2,11 @@
 //! socket file, binds with mode 0600 and checks each peer's credentials.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use nix::errno::Errno;
@@ -15,6 +16,8 @@ use nix::sys::socket::{
     UnixAddr,
 };
 use nix::sys::stat::{umask, Mode};
+
+use super::peer_log::PeerLog;
 
 /// Listen backlog, as the real store.
 const BACKLOG: i32 = 128;
@@ -29,6 +32,10 @@ pub enum ListenError {
     /// Something that is not a socket sits at the path; it is left alone.
     #[error("{} exists and is not a socket; refusing to replace it", .0.display())]
     NotASocket(PathBuf),
+    /// The socket a service manager passed (`LISTEN_FDS`) cannot be
+    /// served as the store's socket.
+    #[error("the socket passed in LISTEN_FDS {0}")]
+    Passed(String),
     /// A system call failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -73,8 +80,40 @@ impl PeerPolicy {
 pub struct Listener {
     inner: UnixListener,
     path: PathBuf,
-    identity: (u64, u64),
+    /// Device and inode of the socket file we created; `None` for a socket
+    /// a service manager passed us (its file is the manager's).
+    identity: Option<(u64, u64)>,
     policy: PeerPolicy,
+    /// A descriptor held back so that a client can still be accepted (and
+    /// closed) when the process has none left: see [`Listener::refuse`].
+    spare: Option<OwnedFd>,
+}
+
+/// What one [`Listener::accept`] found.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A peer the policy allows, and its process id (from SO_PEERCRED).
+    Client {
+        /// The connection (non-blocking).
+        stream: UnixStream,
+        /// The peer's process id as the kernel recorded it at connect.
+        pid: i32,
+    },
+    /// Nothing pending.
+    Empty,
+    /// A peer waits but the process has no descriptor left for it
+    /// (EMFILE/ENFILE): it stays in the backlog until one is freed.
+    NoDescriptor,
+}
+
+/// A descriptor to spare: `/dev/null`, opened close-on-exec.
+fn open_spare() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+}
+
+/// Errors that mean the process (or system) ran out of descriptors.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 fn io_err(op: &'static str, path: &Path, source: impl Into<io::Error>) -> ListenError {
@@ -110,9 +149,50 @@ impl Listener {
         Ok(Listener {
             inner,
             path: path.to_path_buf(),
-            identity: (meta.dev(), meta.ino()),
+            identity: Some((meta.dev(), meta.ino())),
             policy,
+            spare: open_spare(),
         })
+    }
+
+    /// Serves a listening socket a service manager bound (socket
+    /// activation): its path, mode and lifetime stay the manager's.
+    pub fn adopt(
+        socket: std::os::unix::net::UnixListener,
+        path: &Path,
+        policy: PeerPolicy,
+    ) -> Result<Listener, ListenError> {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| io_err("making non-blocking the passed socket of", path, e))?;
+        Ok(Listener {
+            inner: UnixListener::from_std(socket),
+            path: path.to_path_buf(),
+            identity: None,
+            policy,
+            spare: open_spare(),
+        })
+    }
+
+    /// Stops taking connections, for good: deregisters the socket and, if
+    /// the store created it, removes its file and refuses further connects
+    /// at once. A socket passed by a service manager stays as it is: new
+    /// clients wait in its backlog for the next start.
+    pub fn stop_accepting(&mut self, registry: &mio::Registry) {
+        let _ = registry.deregister(&mut self.inner);
+        if self.identity.is_some() {
+            self.remove_file_if_ours();
+            let _ = socket::shutdown(self.inner.as_raw_fd(), socket::Shutdown::Read);
+        }
+    }
+
+    fn remove_file_if_ours(&mut self) {
+        if let (Some(identity), Ok(meta)) = (self.identity, std::fs::symlink_metadata(&self.path)) {
+            if (meta.dev(), meta.ino()) == identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+        self.identity = None;
     }
 
     /// The mio source to register.
@@ -120,22 +200,32 @@ impl Listener {
         &mut self.inner
     }
 
-    /// Accepts one pending connection. `Ok(None)`: nothing pending. Peers the
-    /// policy refuses are closed here, with one log line each.
-    pub fn accept(&self) -> io::Result<Option<UnixStream>> {
+    /// Accepts one pending connection. Peers the policy refuses are closed
+    /// here, with one log line each as far as `log` admits.
+    pub(super) fn accept(&self, log: &mut PeerLog) -> io::Result<Accepted> {
         loop {
             let stream = match self.inner.accept() {
                 Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Accepted::Empty),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_out_of_descriptors(&e) => return Ok(Accepted::NoDescriptor),
                 Err(e) if is_transient_accept_error(&e) => {
-                    tracing::warn!("accept on {} failed: {e}", self.path.display());
+                    if log.admit(Instant::now()) {
+                        tracing::warn!("accept on {} failed: {e}", self.path.display());
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            match getsockopt(&stream, PeerCredentials) {
-                Ok(c) if self.policy.allows(c.uid(), c.gid()) => return Ok(Some(stream)),
+            let credentials = getsockopt(&stream, PeerCredentials);
+            if matches!(&credentials, Ok(c) if self.policy.allows(c.uid(), c.gid())) {
+                let pid = credentials.map_or(0, |c| c.pid());
+                return Ok(Accepted::Client { stream, pid });
+            }
+            if !log.admit(Instant::now()) {
+                continue;
+            }
+            match credentials {
                 Ok(c) => tracing::warn!(
                     uid = c.uid(),
                     gid = c.gid(),
@@ -143,6 +233,28 @@ impl Listener {
                     "refused a connection from a user not allowed to use this store"
                 ),
                 Err(e) => tracing::warn!("refused a connection: SO_PEERCRED failed: {e}"),
+            }
+        }
+    }
+
+    /// Accepts one pending connection and closes it at once: the peer reads
+    /// end-of-file instead of waiting in the backlog. When no descriptor is
+    /// left to accept with, the spare one is given up for that moment.
+    /// `Ok(false)`: nothing was pending.
+    pub fn refuse(&mut self) -> io::Result<bool> {
+        loop {
+            match self.inner.accept() {
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_descriptors(&e) && self.spare.is_some() => {
+                    self.spare = None;
+                    let shed = self.inner.accept().is_ok();
+                    self.spare = open_spare();
+                    return Ok(shed);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -218,11 +330,7 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 impl Drop for Listener {
     fn drop(&mut self) {
         // Only remove the file if it is still the socket we bound.
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if (meta.dev(), meta.ino()) == self.identity {
-                let _ = std::fs::remove_file(&self.path);
-            }
-        }
+        self.remove_file_if_ours();
     }
 }
 

@@ -3,17 +3,26 @@
 //! core's Get timers. The loop only translates bytes to requests and
 //! outcomes to bytes; every decision lives in [`crate::core`].
 
+mod admission;
+mod budget;
 mod burst;
 mod connection;
+mod drain;
 mod effects;
 mod event_loop;
 mod frames;
 mod holds;
 mod input;
 pub mod listener;
+mod observe;
 mod output;
+mod peer_exit;
+mod peer_log;
+mod quarantine;
 mod shutdown;
+mod slices;
 mod subscriber;
+mod systemd;
 #[cfg(test)]
 mod tests;
 
@@ -26,7 +35,9 @@ pub use shutdown::Shutdown;
 use crate::arena::{Arena, ArenaError, SEGMENT_ID};
 use crate::config::ServerConfig;
 use crate::core::{Store, StoreConfig};
+use crate::metrics::{MetricsError, MetricsServer};
 use listener::{ListenError, Listener, PeerPolicy};
+use systemd::NotifyState;
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +49,9 @@ pub enum ServerError {
     /// The socket could not be set up.
     #[error(transparent)]
     Listen(#[from] ListenError),
+    /// The metrics endpoint could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// The poller, the signal handlers or the registrations failed.
     #[error("{op} failed: {source}")]
     Io {
@@ -72,8 +86,16 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     } else {
         None
     };
+    // A socket passed by a service manager is ours to serve, not a rival.
+    let activated = if config.systemd {
+        systemd::activated_socket(&config.socket_path)?
+    } else {
+        None
+    };
     // Cheap check first: do not build a large arena to then find a live store.
-    listener::ensure_not_served(&config.socket_path)?;
+    if activated.is_none() {
+        listener::ensure_not_served(&config.socket_path)?;
+    }
     let (arena, mapping) = Arena::create(&config.backing())?;
     tracing::info!(
         capacity = config.capacity,
@@ -92,11 +114,34 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     let mut store = Store::new(store_config, Box::new(mapping));
     let directory = directory(&config, &mut store);
     let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());
-    let listener = Listener::bind(&config.socket_path, policy)?;
+    let listener = match activated {
+        Some(socket) => {
+            tracing::info!(socket = %config.socket_path.display(), "serving the socket passed by the service manager");
+            Listener::adopt(socket, &config.socket_path, policy)?
+        }
+        None => Listener::bind(&config.socket_path, policy)?,
+    };
     tracing::info!(socket = %config.socket_path.display(), "listening");
+    let waker = shutdown.clone();
     let mut event_loop =
         event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals)?;
     event_loop.directory = directory;
+    let _metrics = match config.metrics_listen {
+        Some(addr) => {
+            let (server, requests) = MetricsServer::start(addr, Box::new(move || waker.wake()))?;
+            event_loop.observer.attach(requests);
+            Some(server)
+        }
+        None => None,
+    };
+    if config.systemd {
+        event_loop.observer.systemd = true;
+        let status = format!(
+            "STATUS=accepting connections on {}",
+            config.socket_path.display()
+        );
+        systemd::notify(&[NotifyState::Ready, NotifyState::Custom(&status)]);
+    }
     let result = event_loop.run();
     tracing::info!("store stopped");
     result

@@ -101,6 +101,17 @@ impl OutQueue {
         }
     }
 
+    /// Appends a complete frame built elsewhere (its buffer is kept, not
+    /// copied).
+    pub fn push_frame(&mut self, frame: plasma_protocol::BuiltFrame) {
+        let start = frame.start.min(frame.bytes.len());
+        self.queued += (frame.bytes.len() - start) as u64;
+        self.items.push_back(Item::Bytes {
+            data: frame.bytes,
+            sent: start,
+        });
+    }
+
     /// Appends one fd message carrying `segment`'s descriptor.
     pub fn push_fd(&mut self, segment: Segment) {
         self.items.push_back(Item::Fd(segment));

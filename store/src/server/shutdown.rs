@@ -28,6 +28,12 @@ impl Shutdown {
     /// Asks the loop to stop, and wakes it.
     pub fn trigger(&self) {
         self.inner.stop.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Wakes the loop without asking it to stop (the metrics endpoint asks
+    /// for a snapshot this way: a poller has only one waker).
+    pub(crate) fn wake(&self) {
         let guard = self
             .inner
             .waker

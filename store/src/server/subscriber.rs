@@ -21,11 +21,14 @@ pub struct Subscriber {
     queued: u64,
     /// Registered for writable events (only while a backlog waits).
     pub write_interest: bool,
+    /// The first queued notification meant for it (see `slices.rs`).
+    pub since: u64,
 }
 
 impl Subscriber {
-    /// Takes over `fd`, made non-blocking.
-    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+    /// Takes over `fd`, made non-blocking; it receives the notifications
+    /// queued from sequence number `since` on.
+    pub fn new(fd: OwnedFd, since: u64) -> io::Result<Self> {
         let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?;
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
         fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags))?;
@@ -34,6 +37,7 @@ impl Subscriber {
             queue: VecDeque::new(),
             queued: 0,
             write_interest: false,
+            since,
         })
     }
 
@@ -84,7 +88,7 @@ mod tests {
     #[test]
     fn each_message_arrives_whole_and_a_backlog_waits_for_room() {
         let (store_end, mut client_end) = UnixStream::pair().unwrap();
-        let mut s = Subscriber::new(OwnedFd::from(store_end)).unwrap();
+        let mut s = Subscriber::new(OwnedFd::from(store_end), 0).unwrap();
         let msg = vec![5u8; 1000];
         // Far more than a socket buffer holds.
         for _ in 0..2000 {
@@ -108,7 +112,7 @@ mod tests {
     #[test]
     fn a_closed_reader_makes_flush_fail() {
         let (store_end, client_end) = UnixStream::pair().unwrap();
-        let mut s = Subscriber::new(OwnedFd::from(store_end)).unwrap();
+        let mut s = Subscriber::new(OwnedFd::from(store_end), 0).unwrap();
         drop(client_end);
         s.push(vec![1, 2, 3]);
         assert!(s.flush().is_err());

@@ -271,8 +271,19 @@ fn frames_behind_a_pending_get_wait_for_its_answer() {
         },
     );
     send(&mut waiter, &Request::Contains { id });
-    std::thread::sleep(Duration::from_millis(100));
     let mut writer = server.connect();
+    // Seal only once the get waits, or it would simply find the object.
+    let started = Instant::now();
+    loop {
+        let Reply::DebugString { text } = call(&mut writer, &Request::DebugString) else {
+            panic!("expected the debug text");
+        };
+        if text.lines().any(|l| l == "waiting gets: 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{text}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let reply = call(
         &mut writer,
         &Request::CreateAndSeal {

@@ -318,7 +318,7 @@ impl Store {
     /// there is such an object.
     fn hold_key(&self, slot: u32) -> Option<u32> {
         let geo = self.direct.geometry?;
-        if slot as usize >= geo.entries || slot as usize >= self.table.slots() {
+        if slot as usize >= geo.entries || slot >= self.table.slot_count() {
             return None;
         }
         if self.table.get(slot).state != State::Sealed {
@@ -332,6 +332,39 @@ impl Store {
         } else {
             None
         }
+    }
+
+    /// The objects `client` holds through its hold table now (a dropped
+    /// client's quarantine covers them as it covers socket holds).
+    pub(super) fn slot_held_by(&self, client: ClientId) -> Vec<u32> {
+        let mut held = Vec::new();
+        if let Some(view) = self.direct.tables.get(&client).and_then(Table::view) {
+            view.scan(|v| {
+                if let Some((slot, gen32)) = unpack_hold(v) {
+                    if self.hold_key(slot) == Some(gen32) {
+                        held.push(slot);
+                    }
+                }
+            });
+        }
+        held
+    }
+
+    /// The sealed objects nobody holds through a socket that some
+    /// hold-table slot holds (what Stats adds to its held objects).
+    pub(super) fn slot_held_only(&self) -> plasma_protocol::Tally {
+        let mut t = plasma_protocol::Tally::default();
+        if self.direct.tables.is_empty() {
+            return t;
+        }
+        for slot in self.slot_holders().into_keys() {
+            let e = self.table.get(slot);
+            if e.ref_count == 0 {
+                t.objects += 1;
+                t.bytes = t.bytes.saturating_add(e.size());
+            }
+        }
+        t
     }
 
     /// Distinct connections holding each object through a slot but not
@@ -370,7 +403,7 @@ impl Store {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "invariants"))]
 impl Store {
     /// Panics unless the directory describes exactly the published objects
     /// and every pinned object is sealed, unpublished and in no list.
@@ -388,7 +421,7 @@ impl Store {
         )
         .unwrap();
         let entries = w.geometry().entries;
-        for slot in 0..entries.min(self.table.slots()) as u32 {
+        for slot in 0..(entries as u32).min(self.table.slot_count()) {
             let gen = w.gen(slot);
             let e = self.table.get(slot);
             if gen & 1 == 1 {

@@ -155,6 +155,26 @@ fn a_client_that_dies_holding_slots_leaves_nothing_pinned() {
 }
 
 #[test]
+fn a_live_client_the_store_drops_keeps_its_slot_holds_quarantined() {
+    // The store ends the connection, the process lives: what it held in
+    // its hold table may still be read, so its extent stays out of reuse.
+    let (mut k, dir) = kit(10_000);
+    put_small(&mut k, A, oid(1), 4000);
+    let table = attach(&mut k, B);
+    take(&dir, &table, 0, oid(1)).unwrap();
+    let mut out = super::super::Outcome::default();
+    k.store.disconnect_live(B, 7, &mut out);
+    k.store.check_invariants();
+    assert!(k.store.is_quarantined(7));
+    k.evict(A, 10_000);
+    assert_eq!(k.store.quarantined_bytes(), 4000);
+    k.store.end_quarantine(7);
+    k.store.check_invariants();
+    assert_eq!(k.store.quarantined_bytes(), 0);
+    assert_eq!(k.store.allocated(), 0);
+}
+
+#[test]
 fn a_logged_release_moves_the_object_to_the_recent_end_of_the_lru() {
     let (mut k, dir) = kit(10_000);
     put_small(&mut k, A, oid(1), 3000);

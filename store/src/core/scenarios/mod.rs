@@ -4,8 +4,11 @@
 mod awaiting;
 mod direct;
 mod lifecycle;
+mod long_replies;
 mod pyarrow;
+mod quarantine;
 mod space;
+mod stats;
 mod waiting;
 
 const A: u64 = 1;

@@ -3,7 +3,7 @@
 
 use plasma_protocol::{ErrorCode, ObjectId, Reply, Request};
 
-use crate::core::testkit::{create_req, deletions, oid, replies, seals, Kit};
+use crate::core::testkit::{create_req, deletions, messages, oid, replies, seals, Kit};
 use crate::core::{Audience, Effect, StoreConfig};
 
 use super::{A, B, C};
@@ -45,13 +45,14 @@ fn subscribe_sends_the_backlog_of_sealed_objects() {
     k.create(A, oid(2), 1, 0);
     k.put(A, oid(3), 1, 0);
     let fx = k.run(B, Request::Subscribe);
-    assert_eq!(fx.len(), 2);
-    assert!(fx.iter().all(
-        |e| matches!(e, Effect::Notify { to: Audience::Client(B), infos } if infos.len() == 1)
-    ));
+    let backlog = messages(&fx);
+    assert_eq!(backlog.len(), 2);
+    assert!(backlog
+        .iter()
+        .all(|(to, infos)| *to == Audience::Client(B) && infos.len() == 1));
     assert_eq!(seals(&fx), vec![oid(1), oid(3)]);
     // Twice: the backlog again, still one subscriber.
-    assert_eq!(k.run(B, Request::Subscribe).len(), 2);
+    assert_eq!(messages(&k.run(B, Request::Subscribe)).len(), 2);
     let fx = k.seal(A, oid(2));
     assert_eq!(
         fx.iter()
@@ -273,6 +274,75 @@ fn evict_if_full_false_never_evicts() {
         }
     ));
     assert!(k.contains(A, oid(1)));
+}
+
+/// Only OutOfMemory replies, and no notification at all.
+fn refused_untouched(fx: &[Effect]) -> bool {
+    fx.iter().all(|e| match e {
+        Effect::Reply { reply, .. } => matches!(
+            reply,
+            Reply::Create {
+                error: ErrorCode::OutOfMemory,
+                ..
+            } | Reply::CreateAndSeal {
+                error: ErrorCode::OutOfMemory
+            } | Reply::CreateAndSealBatch {
+                error: ErrorCode::OutOfMemory
+            }
+        ),
+        Effect::Notify { .. } | Effect::NotifyEach { .. } | Effect::Long { .. } => false,
+    })
+}
+
+#[test]
+fn a_create_that_can_never_fit_evicts_nothing() {
+    let mut k = Kit::new(1_000_000);
+    k.run(B, Request::Subscribe);
+    k.put(A, oid(1), 1000, 10);
+    let never = [
+        (1_000_001, 0),
+        (999_999, 2),
+        (2_000_000, 0),
+        (u64::MAX, 0), // -1 on the wire
+        (0, u64::MAX),
+        (u64::MAX, u64::MAX),
+        (u64::MAX - 5, 10),
+    ];
+    for (data, meta) in never {
+        let fx = k.run(A, create_req(oid(2), data, meta));
+        assert!(refused_untouched(&fx), "{data}+{meta}: {fx:?}");
+    }
+    let too_big = vec![0u8; 1_000_001];
+    let fx = k.run(
+        A,
+        Request::CreateAndSeal {
+            id: oid(3),
+            evict_if_full: true,
+            data: &too_big,
+            metadata: b"",
+            digest: [0; 8],
+        },
+    );
+    assert!(refused_untouched(&fx), "{fx:?}");
+    // Each object of the batch fits, together they never can.
+    let half = vec![0u8; 600_000];
+    let fx = k.run(
+        A,
+        Request::CreateAndSealBatch {
+            ids: vec![oid(4), oid(5)],
+            evict_if_full: true,
+            data: vec![&half, &half],
+            metadata: vec![b"", b""],
+            digests: vec![[0; 8]; 2],
+        },
+    );
+    assert!(refused_untouched(&fx), "{fx:?}");
+    assert!(k.contains(A, oid(1)));
+    assert_eq!(k.store.allocated(), 1010);
+    assert_eq!(k.list(A).len(), 1);
+    // Exactly the capacity still fits (evicting what it must).
+    let fx = k.run(A, create_req(oid(2), 999_990, 10));
+    assert_eq!(deletions(&fx), vec![oid(1)]);
 }
 
 #[test]
