@@ -7,6 +7,14 @@
 //                                between two processes; CPU -1 = unpinned.
 //                                Result: half round trips, so secs/ops is
 //                                one one-way hand-over.
+//   relay ITERS GAP_US CPU_A CPU_B CPU_C
+//                                two hand-overs after idle: process A sleeps
+//                                GAP_US, then sends a CLOCK_MONOTONIC stamp
+//                                to B (asleep in read), which passes it to
+//                                C (asleep in read), which notes now - stamp
+//                                (the path of a seal from a producer through
+//                                the store to an awaiting client). Result:
+//                                ops 1, secs = the median.
 //   warm  SIZE ITERS             memcpy SIZE bytes into memory already
 //                                faulted in (first copy untimed)
 //   fresh SIZE ITERS             memcpy SIZE bytes into a new shared mapping
@@ -24,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -93,6 +102,70 @@ void pingpong(long long iters, int cpu_a, int cpu_b) {
   result(2 * iters, secs);
 }
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch())
+      .count();
+}
+
+void read_all(int fd, void* buf, size_t n) {
+  auto* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r <= 0) die("read");
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
+void relay(long long iters, long long gap_us, int cpu_a, int cpu_b, int cpu_c) {
+  int ab[2], bc[2], ca[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, ab) != 0) die("socketpair");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, bc) != 0) die("socketpair");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, ca) != 0) die("socketpair");
+  pid_t b = fork();
+  if (b < 0) die("fork");
+  if (b == 0) {
+    pin(cpu_b);
+    int64_t stamp;
+    for (long long i = 0; i < iters; ++i) {
+      read_all(ab[1], &stamp, sizeof stamp);
+      if (write(bc[0], &stamp, sizeof stamp) != sizeof stamp) die("write");
+    }
+    _exit(0);
+  }
+  pid_t c = fork();
+  if (c < 0) die("fork");
+  if (c == 0) {
+    pin(cpu_c);
+    std::vector<int64_t> lat(static_cast<size_t>(iters));
+    int64_t stamp;
+    for (auto& l : lat) {
+      read_all(bc[1], &stamp, sizeof stamp);
+      l = now_ns() - stamp;
+    }
+    size_t bytes = lat.size() * sizeof(int64_t);
+    if (write(ca[1], lat.data(), bytes) != static_cast<ssize_t>(bytes)) die("write");
+    _exit(0);
+  }
+  pin(cpu_a);
+  for (long long i = 0; i < iters; ++i) {
+    usleep(static_cast<useconds_t>(gap_us));
+    int64_t stamp = now_ns();
+    if (write(ab[0], &stamp, sizeof stamp) != sizeof stamp) die("write");
+  }
+  std::vector<int64_t> lat(static_cast<size_t>(iters));
+  read_all(ca[0], lat.data(), lat.size() * sizeof(int64_t));
+  int status = 0;
+  waitpid(b, &status, 0);
+  waitpid(c, &status, 0);
+  // The first 1 % (at most 100) warm caches and page tables up.
+  size_t skip = std::min<size_t>(lat.size() / 100, 100);
+  std::vector<int64_t> kept(lat.begin() + static_cast<long>(skip), lat.end());
+  std::sort(kept.begin(), kept.end());
+  result(1, kept.empty() ? 0.0 : kept[kept.size() / 2] * 1e-9);
+}
+
 std::vector<char> source(size_t size) {
   std::vector<char> src(size);
   for (size_t i = 0; i < size; ++i) src[i] = static_cast<char>(i * 31 + 7);
@@ -150,6 +223,9 @@ int main(int argc, char** argv) {
   if (op == "pingpong") {
     pingpong(arg(argc, argv, 2), static_cast<int>(arg(argc, argv, 3)),
              static_cast<int>(arg(argc, argv, 4)));
+  } else if (op == "relay") {
+    relay(arg(argc, argv, 2), arg(argc, argv, 3), static_cast<int>(arg(argc, argv, 4)),
+          static_cast<int>(arg(argc, argv, 5)), static_cast<int>(arg(argc, argv, 6)));
   } else if (op == "warm") {
     warm(static_cast<size_t>(arg(argc, argv, 2)), arg(argc, argv, 3));
   } else if (op == "fresh") {
@@ -159,7 +235,8 @@ int main(int argc, char** argv) {
   } else if (op == "populated") {
     fresh(static_cast<size_t>(arg(argc, argv, 2)), arg(argc, argv, 3), Prep::Populate);
   } else {
-    std::fprintf(stderr, "usage: anchors pingpong|warm|fresh|allocated|populated ARGS...\n");
+    std::fprintf(stderr,
+                 "usage: anchors pingpong|relay|warm|fresh|allocated|populated ARGS...\n");
     return 1;
   }
   return 0;

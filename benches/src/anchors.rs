@@ -53,6 +53,9 @@ struct Job {
     args: Vec<String>,
 }
 
+/// Name of the two-hand-overs-after-idle anchor W10 is judged against.
+pub const RELAY: &str = "relay-idle";
+
 fn cpu_arg(cpu: Option<usize>) -> String {
     cpu.map_or("-1".into(), |c| c.to_string())
 }
@@ -67,6 +70,25 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Anchor>> {
     let size = p.big_size;
     let mut jobs = Vec::new();
     for pl in &placements {
+        // W10's path, producer → store → awaiting client, with nothing in
+        // between: each process as W10 places it, idle as long.
+        jobs.push(Job {
+            name: RELAY.into(),
+            title: format!(
+                "two hand-overs after {} µs idle (process A → B → C, as a seal goes producer → store → client), median",
+                crate::workloads::as_future::GAP_US
+            ),
+            placement: Some(*pl),
+            unit: Unit::Micros,
+            args: vec![
+                "relay".into(),
+                p.await_count.to_string(),
+                crate::workloads::as_future::GAP_US.to_string(),
+                cpu_arg(ctx.cpus.store_cpu(*pl)),
+                cpu_arg(ctx.cpus.store_cpu(*pl)),
+                cpu_arg(ctx.cpus.client_cpu(*pl)),
+            ],
+        });
         jobs.push(Job {
             name: "pingpong".into(),
             title: "Unix-socket ping-pong, one-way hand-over (half round trip)".into(),

@@ -86,6 +86,8 @@ impl ChildClient {
         let pid = self.child.id();
         let store0 = store.cpu_secs()?;
         let client0 = procfs::process_cpu_secs(pid)?;
+        let store_sw0 = store.switches()?;
+        let client_sw0 = procfs::process_switches(pid)?;
         let stdin = self
             .stdin
             .as_mut()
@@ -97,6 +99,8 @@ impl ChildClient {
         let answer = self.answer(patience)?;
         let store1 = store.cpu_secs()?;
         let client1 = procfs::process_cpu_secs(pid)?;
+        let store_sw1 = store.switches()?;
+        let client_sw1 = procfs::process_switches(pid)?;
         let ops = answer.get("ops").and_then(Value::as_u64);
         let secs = answer.get("secs").and_then(Value::as_f64);
         let (Some(ops), Some(secs)) = (ops, secs) else {
@@ -108,6 +112,11 @@ impl ChildClient {
                 secs,
                 store_cpu_secs: store1 - store0,
                 client_cpu_secs: client1 - client0,
+                // The harness's stdin line and the child's answer line cost
+                // the child one sleep and the harness's reader one wake-up
+                // per step: noise next to thousands of operations.
+                store_switches: Some(store_sw1 - store_sw0),
+                client_switches: Some(client_sw1 - client_sw0),
             },
             answer,
         })

@@ -179,6 +179,11 @@ impl Daemon {
         procfs::process_cpu_secs(self.pid)
     }
 
+    /// The store's context switches so far (all threads).
+    pub fn switches(&self) -> Result<crate::sample::Switches> {
+        procfs::process_switches(self.pid)
+    }
+
     /// The store's anonymous resident memory (its heap: tables, indexes).
     pub fn rss_anon_bytes(&self) -> Result<u64> {
         procfs::rss_anon_bytes(self.pid)

@@ -6,6 +6,7 @@
 use std::fs;
 
 use crate::error::{io, BenchError, Result};
+use crate::sample::Switches;
 
 /// Seconds process `pid` has spent on a CPU so far, all threads together.
 pub fn process_cpu_secs(pid: u32) -> Result<f64> {
@@ -26,6 +27,43 @@ pub fn thread_cpu_secs() -> Result<f64> {
     let path = "/proc/thread-self/schedstat";
     let text = fs::read_to_string(path).map_err(io(format!("read {path}")))?;
     Ok(parse_schedstat(&text)? as f64 * 1e-9)
+}
+
+/// How often process `pid`'s threads, all together, have slept
+/// (voluntary context switches: waiting for a socket, a futex, a poll) and
+/// been preempted (involuntary) so far.
+pub fn process_switches(pid: u32) -> Result<Switches> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = Switches::default();
+    for entry in fs::read_dir(&dir).map_err(io(format!("list {dir}")))? {
+        let entry = entry.map_err(io(format!("list {dir}")))?;
+        // A thread may end between the listing and the read: skip it.
+        if let Ok(text) = fs::read_to_string(entry.path().join("status")) {
+            total = total + parse_switches(&text)?;
+        }
+    }
+    Ok(total)
+}
+
+/// The calling thread's context switches so far.
+pub fn thread_switches() -> Result<Switches> {
+    let path = "/proc/thread-self/status";
+    let text = fs::read_to_string(path).map_err(io(format!("read {path}")))?;
+    parse_switches(&text)
+}
+
+fn parse_switches(text: &str) -> Result<Switches> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| BenchError::Setup(format!("no {key} line in a status file")))
+    };
+    Ok(Switches {
+        voluntary: field("voluntary_ctxt_switches:")?,
+        involuntary: field("nonvoluntary_ctxt_switches:")?,
+    })
 }
 
 /// Anonymous resident memory of `pid` in bytes (`RssAnon`): the process's
@@ -72,6 +110,23 @@ mod tests {
         let text = "VmRSS:\t    1768 kB\nRssAnon:\t     112 kB\nRssFile:\t    1656 kB\n";
         assert_eq!(status_kib(text, "RssAnon:"), Some(112));
         assert_eq!(status_kib(text, "RssShmem:"), None);
+    }
+
+    #[test]
+    fn context_switches_are_read_from_status() {
+        let text = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(
+            parse_switches(text).unwrap(),
+            Switches {
+                voluntary: 12,
+                involuntary: 3
+            }
+        );
+        assert!(parse_switches("Name: x\n").is_err());
+        let me = thread_switches().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(thread_switches().unwrap().voluntary > me.voluntary);
+        assert!(process_switches(std::process::id()).unwrap().voluntary >= me.voluntary);
     }
 
     #[test]

@@ -79,13 +79,13 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "\n## Workloads: plasma-store against Arrow Plasma 11\n");
     let _ = writeln!(
         s,
-        "| # | workload | placement | plasma-store | Plasma 11 | ratio | target | met | CPU µs/op, store + client: ours | Plasma |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| # | workload | placement | plasma-store | Plasma 11 | ratio | target | met | CPU µs/op, store + client: ours | Plasma | sleeps/op, store + client: ours | Plasma |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut notes = Vec::new();
     for row in &r.rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.id,
             row.title,
             row.placement.map_or("unpinned", |p| p.label()),
@@ -100,6 +100,8 @@ pub fn markdown(r: &Report) -> String {
             },
             row.ours.cpu_cell(),
             row.plasma.as_ref().map_or("–".into(), |c| c.cpu_cell()),
+            row.ours.sleeps_cell(),
+            row.plasma.as_ref().map_or("–".into(), |c| c.sleeps_cell()),
         );
         if !row.note.is_empty()
             && !notes

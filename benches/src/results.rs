@@ -105,6 +105,10 @@ pub struct Contender {
     pub store_cpu_us_per_op: Option<Summary>,
     /// Client CPU µs per operation, summarized.
     pub client_cpu_us_per_op: Option<Summary>,
+    /// Store sleeps (voluntary context switches) per operation, when counted.
+    pub store_sleeps_per_op: Option<Summary>,
+    /// Client sleeps per operation, when counted.
+    pub client_sleeps_per_op: Option<Summary>,
     /// The raw measurements.
     pub samples: Vec<Sample>,
 }
@@ -135,6 +139,10 @@ impl Contender {
             let v: Vec<f64> = samples.iter().filter(|s| s.ops > 0).map(f).collect();
             Summary::of(&v)
         };
+        let counted = |f: fn(&Sample) -> Option<f64>| {
+            let v: Vec<f64> = samples.iter().filter(|s| s.ops > 0).filter_map(f).collect();
+            Summary::of(&v)
+        };
         Ok(Contender {
             store,
             client,
@@ -142,6 +150,8 @@ impl Contender {
             summary,
             store_cpu_us_per_op: per_op(Sample::store_cpu_us_per_op),
             client_cpu_us_per_op: per_op(Sample::client_cpu_us_per_op),
+            store_sleeps_per_op: counted(Sample::store_sleeps_per_op),
+            client_sleeps_per_op: counted(Sample::client_sleeps_per_op),
             samples,
         })
     }
@@ -160,6 +170,15 @@ impl Contender {
                 unit.format(s.max),
                 unit.symbol()
             )
+        }
+    }
+
+    /// Median store + client sleeps per operation, when counted.
+    pub fn sleeps_cell(&self) -> String {
+        match (&self.store_sleeps_per_op, &self.client_sleeps_per_op) {
+            (Some(s), Some(c)) => format!("{:.2} + {:.2}", s.median, c.median),
+            (Some(s), None) => format!("{:.2} + –", s.median),
+            _ => "–".into(),
         }
     }
 
@@ -416,6 +435,24 @@ mod tests {
         assert_eq!(row.ratio, Some(0.55));
         assert_eq!(row.met, Some(false));
         assert_eq!(row.ratio_cell(), "0.55× memcpy");
+    }
+
+    #[test]
+    fn ratio_ceilings_judge_the_ratio() {
+        let row = Row::versus(
+            "W1-d-cpu",
+            "cpu".into(),
+            None,
+            Unit::Micros,
+            contender(Side::Ours, &[4.0]),
+            contender(Side::Plasma, &[10.0]),
+            Some(Target::RatioAtMost(0.5)),
+        );
+        assert_eq!(row.met, Some(true));
+        assert_eq!(row.target_cell(), "≤ 0.5×");
+        let row = row.against_anchor("relay", 2.0);
+        assert_eq!(row.met, Some(false));
+        assert_eq!(row.target_cell(), "≤ 0.5× relay");
     }
 
     #[test]

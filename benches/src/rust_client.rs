@@ -8,6 +8,7 @@ use plasma_client::{Client, ClientOptions, ObjectId};
 
 use crate::daemon::{Daemon, SPIN_US};
 use crate::error::{client, Result};
+
 use crate::ids::{pattern, IdGen};
 use crate::placement::Cpus;
 use crate::procfs;
@@ -30,6 +31,16 @@ pub enum RustOp {
     Get { size: u64, iters: u64, warmup: u64 },
     /// The same with `try_get` (timeout 0, never waits).
     TryGet { size: u64, iters: u64, warmup: u64 },
+    /// Puts as `Put` (no delete) by one `AsyncClient` on a current-thread
+    /// runtime on this thread, keeping `depth` of them in flight at once
+    /// (each its own create, write, seal and release; no batching by the
+    /// caller).
+    PipelinedPut {
+        size: u64,
+        iters: u64,
+        warmup: u64,
+        depth: usize,
+    },
 }
 
 /// How the Rust client is configured.
@@ -74,7 +85,85 @@ pub fn run(
             iters,
             warmup,
         } => get(&c, store, size, iters, warmup, true),
+        RustOp::PipelinedPut {
+            size,
+            iters,
+            warmup,
+            depth,
+        } => pipelined_put(store, size, iters, warmup, depth),
     })?
+}
+
+/// `n` puts by `client` with `depth` in flight.
+async fn puts_in_flight(
+    c: &plasma_client::AsyncClient,
+    ids: &[ObjectId],
+    src: &[u8],
+    depth: usize,
+) -> Result<()> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let put = |id: ObjectId| {
+        let c = c.clone();
+        async move {
+            let mut b = c
+                .create(id, src.len() as u64, &[])
+                .await
+                .map_err(client("create"))?;
+            b.write_data(src);
+            drop(b.seal().await.map_err(client("seal"))?);
+            Ok::<(), crate::error::BenchError>(())
+        }
+    };
+    let mut todo = ids.iter();
+    let mut in_flight = FuturesUnordered::new();
+    for id in todo.by_ref().take(depth) {
+        in_flight.push(put(*id));
+    }
+    while let Some(done) = in_flight.next().await {
+        done?;
+        if let Some(id) = todo.next() {
+            in_flight.push(put(*id));
+        }
+    }
+    Ok(())
+}
+
+fn pipelined_put(
+    store: &Daemon,
+    size: u64,
+    iters: u64,
+    warmup: u64,
+    depth: usize,
+) -> Result<Sample> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::error::io("start a tokio runtime"))?;
+    let src = pattern(size);
+    let mut ids = IdGen::new();
+    let warm: Vec<ObjectId> = (0..warmup).map(|_| ids.next_id()).collect();
+    let todo: Vec<ObjectId> = (0..iters).map(|_| ids.next_id()).collect();
+    rt.block_on(async {
+        let c = plasma_client::AsyncClient::connect(store.socket())
+            .await
+            .map_err(client("async connect"))?;
+        puts_in_flight(&c, &warm, &src, depth).await?;
+        let store0 = store.cpu_secs()?;
+        let me0 = procfs::thread_cpu_secs()?;
+        let store_sw0 = store.switches()?;
+        let me_sw0 = procfs::thread_switches()?;
+        let t0 = Instant::now();
+        puts_in_flight(&c, &todo, &src, depth).await?;
+        let elapsed = t0.elapsed();
+        Ok(Sample {
+            ops: iters,
+            secs: elapsed.as_secs_f64(),
+            store_cpu_secs: store.cpu_secs()? - store0,
+            client_cpu_secs: procfs::thread_cpu_secs()? - me0,
+            store_switches: Some(store.switches()? - store_sw0),
+            client_switches: Some(procfs::thread_switches()? - me_sw0),
+        })
+    })
 }
 
 /// Times one put of `size` bytes with a new client on `store` (connecting
@@ -184,7 +273,11 @@ fn get(
 fn measure(store: &Daemon, timed: impl FnOnce() -> Result<(u64, Duration)>) -> Result<Sample> {
     let store0 = store.cpu_secs()?;
     let me0 = procfs::thread_cpu_secs()?;
+    let store_sw0 = store.switches()?;
+    let me_sw0 = procfs::thread_switches()?;
     let (ops, elapsed) = timed()?;
+    let me_sw1 = procfs::thread_switches()?;
+    let store_sw1 = store.switches()?;
     let me1 = procfs::thread_cpu_secs()?;
     let store1 = store.cpu_secs()?;
     Ok(Sample {
@@ -192,5 +285,7 @@ fn measure(store: &Daemon, timed: impl FnOnce() -> Result<(u64, Duration)>) -> R
         secs: elapsed.as_secs_f64(),
         store_cpu_secs: store1 - store0,
         client_cpu_secs: me1 - me0,
+        store_switches: Some(store_sw1 - store_sw0),
+        client_switches: Some(me_sw1 - me_sw0),
     })
 }

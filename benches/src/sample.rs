@@ -13,6 +13,44 @@ pub struct Sample {
     pub store_cpu_secs: f64,
     /// CPU seconds the client (process or harness thread) used meanwhile.
     pub client_cpu_secs: f64,
+    /// The store's context switches meanwhile (all its threads), when
+    /// counted.
+    pub store_switches: Option<Switches>,
+    /// The client's (process, or harness thread) context switches
+    /// meanwhile, when counted.
+    pub client_switches: Option<Switches>,
+}
+
+/// Context switches of a process or thread over an interval
+/// (`/proc/<pid>/status`). Voluntary ones are sleeps (each one a later
+/// wake-up by someone else: the hand-overs a request costs); involuntary
+/// ones are preemptions. Counts, not times: valid on a busy machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Switches {
+    /// Sleeps: the thread blocked (poll, recv, futex) and was woken later.
+    pub voluntary: u64,
+    /// Preemptions: the scheduler took the CPU away.
+    pub involuntary: u64,
+}
+
+impl std::ops::Add for Switches {
+    type Output = Switches;
+    fn add(self, o: Switches) -> Switches {
+        Switches {
+            voluntary: self.voluntary + o.voluntary,
+            involuntary: self.involuntary + o.involuntary,
+        }
+    }
+}
+
+impl std::ops::Sub for Switches {
+    type Output = Switches;
+    fn sub(self, o: Switches) -> Switches {
+        Switches {
+            voluntary: self.voluntary.saturating_sub(o.voluntary),
+            involuntary: self.involuntary.saturating_sub(o.involuntary),
+        }
+    }
 }
 
 impl Sample {
@@ -34,6 +72,19 @@ impl Sample {
     /// Client CPU microseconds per operation.
     pub fn client_cpu_us_per_op(&self) -> f64 {
         self.client_cpu_secs * 1e6 / self.ops as f64
+    }
+
+    /// The store's sleeps (voluntary context switches) per operation, when
+    /// counted.
+    pub fn store_sleeps_per_op(&self) -> Option<f64> {
+        self.store_switches
+            .map(|s| s.voluntary as f64 / self.ops as f64)
+    }
+
+    /// The client's sleeps per operation, when counted.
+    pub fn client_sleeps_per_op(&self) -> Option<f64> {
+        self.client_switches
+            .map(|s| s.voluntary as f64 / self.ops as f64)
     }
 }
 
@@ -100,7 +151,14 @@ mod tests {
             secs: 0.5,
             store_cpu_secs: 0.01,
             client_cpu_secs: 0.02,
+            store_switches: Some(Switches {
+                voluntary: 2000,
+                involuntary: 5,
+            }),
+            client_switches: None,
         };
+        assert_eq!(s.store_sleeps_per_op(), Some(2.0));
+        assert_eq!(s.client_sleeps_per_op(), None);
         assert_eq!(s.ops_per_sec(), 2000.0);
         assert_eq!(s.us_per_op(), 500.0);
         assert!((s.store_cpu_us_per_op() - 10.0).abs() < 1e-9);

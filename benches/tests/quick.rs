@@ -37,6 +37,9 @@ fn quick_run_writes_the_table_the_json_and_the_plots() {
         "W9",
         "W10",
         "W11",
+        "W12",
+        "W1-d-cpu",
+        "W3-d-cpu",
         "W13",
         "W14-put",
         "W14-get",
@@ -55,6 +58,10 @@ fn quick_run_writes_the_table_the_json_and_the_plots() {
         assert!(md.contains(&format!("| {id} |")), "{id} missing:\n{md}");
     }
     assert!(md.contains("ping-pong"), "{md}");
+    assert!(
+        md.contains("two hand-overs after"),
+        "the relay-idle anchor:\n{md}"
+    );
     assert_eq!(stdout.trim(), md.trim(), "stdout is the table");
 
     let json: serde_json::Value =

@@ -3,14 +3,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use plasma_protocol::{ErrorCode, MessageType, ObjectId, Reply, Request};
+use plasma_protocol::{ErrorCode, MessageType, ObjectId, PutHold, Reply, Request};
 
+use crate::body::Body;
 use crate::buffer::{ObjectBuffer, ReleaseHook};
 use crate::connection::{unexpected, Connection, Wait};
 use crate::digest::DataHasher;
+use crate::direct::{put_request, put_view, DirectHold};
 use crate::error::{CallError, ProtocolError, SealError};
 use crate::fill;
 use crate::mapping::ViewMut;
+use crate::replies;
 
 /// Aborts the object unless disarmed: the part of a builder that must run
 /// on drop, kept apart so `seal(self)` can move the other fields out.
@@ -37,6 +40,14 @@ impl Drop for AbortGuard {
 /// without sealing it aborts the object (an AbortRequest; nothing happens if
 /// the store is gone).
 ///
+/// A small object (at most `ClientOptions::put_inline_max` bytes) created
+/// on a store that offers our `direct` capability is built in this
+/// process's memory instead and sent with its seal, one round trip for the
+/// whole put (docs/design.md, "A put in one round trip"): the store learns
+/// of it only then, so dropping such a builder sends nothing, and an id
+/// already taken is reported by `seal` ([`SealError::ObjectExists`]), as is
+/// a store too full ([`SealError::StoreFull`]).
+///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use plasma_client::{Client, ObjectId};
@@ -48,8 +59,9 @@ impl Drop for AbortGuard {
 /// # Ok(()) }
 /// ```
 pub struct ObjectBuilder {
+    /// `armed` only for an object the store created (a shared body).
     guard: AbortGuard,
-    view: ViewMut,
+    view: Body,
     data_len: usize,
     digest: bool,
     /// The digest state `write_data` computed, while still valid.
@@ -79,7 +91,29 @@ impl ObjectBuilder {
                 id,
                 armed: true,
             },
-            view,
+            view: Body::Shared(view),
+            data_len,
+            digest,
+            written: None,
+        }
+    }
+
+    /// A builder of a small object in this process's memory, to be put
+    /// with its seal over `conn` (attached).
+    pub(crate) fn local(
+        conn: Arc<Connection>,
+        id: ObjectId,
+        data_len: usize,
+        metadata: &[u8],
+        digest: bool,
+    ) -> Self {
+        Self {
+            guard: AbortGuard {
+                conn,
+                id,
+                armed: false,
+            },
+            view: Body::local(data_len, metadata),
             data_len,
             digest,
             written: None,
@@ -173,6 +207,11 @@ impl ObjectBuilder {
         let id = self.guard.id;
         let digest = fill::seal_digest(&self.view, self.data_len, self.written.take(), self.digest);
         let conn = Arc::clone(&self.guard.conn);
+        if let Body::Local(bytes) = &self.view {
+            // A failed put leaves the local bytes as they were.
+            let put = put(&conn, id, bytes, self.data_len, digest);
+            return put.map_err(|e| Box::new((e, self)));
+        }
         let answer = match conn.request(&Request::Seal { id, digest }, Wait::Quick) {
             Ok(answer) => answer,
             Err(e) => return Err(Box::new((e.into(), self))),
@@ -191,13 +230,72 @@ impl ObjectBuilder {
         }
         // Sealed: the creator's hold now belongs to the buffer.
         self.guard.armed = false;
+        let view = match std::mem::replace(&mut self.view, Body::Local(Vec::new())).into_view() {
+            Some(view) => view,
+            None => {
+                let e =
+                    SealError::Protocol(ProtocolError::Mismatch("sealed builder lost its view"));
+                return Err(Box::new((e, self)));
+            }
+        };
         let hook: Arc<dyn ReleaseHook> = conn;
-        Ok(ObjectBuffer::new(
-            id,
-            self.view.into_view(),
-            self.data_len,
-            hook,
-        ))
+        Ok(ObjectBuffer::new(id, view, self.data_len, hook))
+    }
+}
+
+/// Seal of a local builder: one PutRequest carrying the bytes, which
+/// creates, seals and holds the object (through a hold-table slot when one
+/// is free, else through the socket).
+fn put(
+    conn: &Arc<Connection>,
+    id: ObjectId,
+    bytes: &[u8],
+    data_len: usize,
+    digest: plasma_protocol::Digest,
+) -> Result<ObjectBuffer, SealError> {
+    let direct = conn
+        .direct()
+        .ok_or(SealError::Protocol(ProtocolError::Mismatch(
+            "local builder on a connection without direct",
+        )))?;
+    let slot = direct.reserve_slot();
+    let answer = conn.request(&put_request(id, bytes, data_len, digest, slot), Wait::Quick);
+    let meta_len = bytes.len().saturating_sub(data_len);
+    let put = answer.map(|a| {
+        let put = replies::put_result(id, data_len, meta_len, &a.reply);
+        (a, put)
+    });
+    let (answer, put) = match put {
+        Ok((answer, Ok(put))) => (answer, put),
+        Ok((_, Err(e))) => {
+            if let Some(s) = slot {
+                direct.unreserve_slot(s);
+            }
+            return Err(e);
+        }
+        // The connection is given up; the slot goes with it.
+        Err(e) => return Err(e.into()),
+    };
+    let (view, data_len) = put_view(&answer, &put.object).map_err(SealError::Protocol)?;
+    match (put.hold, slot) {
+        (PutHold::Slot, Some(slot)) => {
+            let taken = crate::direct::Taken {
+                view,
+                data_len,
+                slot,
+                entry: put.entry,
+                gen: put.gen,
+            };
+            Ok(DirectHold::buffer(direct, conn, id, taken))
+        }
+        _ => {
+            if let Some(s) = slot {
+                direct.unreserve_slot(s);
+            }
+            conn.acquire(id);
+            let hook: Arc<dyn ReleaseHook> = Arc::clone(conn) as Arc<dyn ReleaseHook>;
+            Ok(ObjectBuffer::new(id, view, data_len, hook))
+        }
     }
 }
 

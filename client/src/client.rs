@@ -23,6 +23,7 @@ use std::os::fd::AsRawFd;
 use crate::builder::ObjectBuilder;
 use crate::connection::{distinct, Connection, Context, Wait};
 use crate::digest::{digest, NO_DIGEST};
+use crate::direct::take_all;
 use crate::error::{
     CallError, ConnectError, ContainsError, CreateError, DebugStringError, DeleteError, EvictError,
     GetError, ListError, ProtocolError, SetOptionsError, SubscribeError, VerifyError,
@@ -64,7 +65,24 @@ pub struct ClientOptions {
     /// up to that long per call. Default zero (never spin): right for
     /// shared machines.
     pub spin: Duration,
+    /// Use this store's `direct` capability when the store offers it
+    /// (plasma-store does; Arrow Plasma 11 does not): gets of sealed
+    /// objects read the store's directory and take their hold in shared
+    /// memory, with no message, and small puts take one round trip
+    /// (docs/design.md, "Fewer hand-overs"). Connecting asks for the
+    /// store's debug text once to find out. Default true.
+    pub direct: bool,
+    /// With `direct`, objects of at most this many bytes (data plus
+    /// metadata) are built in this process's memory and sent with their
+    /// seal, in one round trip; larger ones are created in shared memory
+    /// first (zero copy, two round trips). 0 creates every object in
+    /// shared memory. Default 64 KiB.
+    pub put_inline_max: u64,
 }
+
+/// Objects up to this size are put inline by default (at 64 KiB copying
+/// the bytes twice costs about one hand-over between processes).
+pub(crate) const DEFAULT_PUT_INLINE_MAX: u64 = 64 << 10;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -75,6 +93,8 @@ impl Default for ClientOptions {
             request_timeout: None,
             max_idle_connections: 4,
             spin: Duration::ZERO,
+            direct: true,
+            put_inline_max: DEFAULT_PUT_INLINE_MAX,
         }
     }
 }
@@ -122,6 +142,9 @@ struct Inner {
     ctx: Arc<Context>,
     primary: Mutex<Arc<Connection>>,
     pool: Mutex<Vec<Arc<Connection>>>,
+    /// The store offers `direct` and the options want it: primary
+    /// connections attach.
+    direct: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -162,6 +185,10 @@ impl Client {
         let ctx = Arc::new(Context::new(options.request_timeout, options.spin));
         let stream = connect_retrying(&path, &options)?;
         let (primary, capacity) = Connection::handshake(stream, &ctx)?;
+        let direct = options.direct && offers_direct(&primary)?;
+        if direct {
+            primary.attach()?;
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 path,
@@ -170,6 +197,7 @@ impl Client {
                 ctx,
                 primary: Mutex::new(primary),
                 pool: Mutex::new(Vec::new()),
+                direct,
             }),
         })
     }
@@ -202,6 +230,24 @@ impl Client {
     ) -> Result<ObjectBuilder, CreateError> {
         let conn = self.primary()?;
         let metadata_size = metadata.len() as u64;
+        if conn.direct().is_some() {
+            let size = data_size.checked_add(metadata_size);
+            if let Some(size) = size.filter(|&s| s <= self.inner.options.put_inline_max) {
+                // Built here, put with its seal: an object that can never
+                // fit is refused now, the rest at seal.
+                if size > self.inner.capacity {
+                    return Err(CreateError::StoreFull);
+                }
+                let data_len = usize::try_from(data_size).map_err(|_| CreateError::StoreFull)?;
+                return Ok(ObjectBuilder::local(
+                    conn,
+                    id,
+                    data_len,
+                    metadata,
+                    self.inner.options.digest,
+                ));
+            }
+        }
         let answer = conn.request(
             &Request::Create {
                 id,
@@ -282,7 +328,7 @@ impl Client {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.primary()?.get(ids, 0, Wait::Quick)?)
+        Ok(get_now(&self.primary()?, ids)?)
     }
 
     /// Gets `ids`, waiting up to `timeout` for those not sealed yet; `None`
@@ -502,7 +548,11 @@ impl Client {
     pub(crate) fn primary(&self) -> Result<Arc<Connection>, CallError> {
         let mut primary = lock(&self.inner.primary);
         if primary.is_poisoned() && !self.inner.ctx.is_dead() {
-            *primary = self.open_extra()?;
+            let fresh = self.open_extra()?;
+            if self.inner.direct {
+                fresh.attach()?;
+            }
+            *primary = fresh;
         }
         Ok(Arc::clone(&primary))
     }
@@ -543,9 +593,10 @@ impl Client {
         timeout_ms: i64,
         wait: Wait,
     ) -> Result<Vec<Option<ObjectBuffer>>, GetError> {
-        // Most gets find their objects sealed: then one round trip on the
-        // primary connection is all, and only what is missing is waited for.
-        let mut found = self.primary()?.get(ids, 0, Wait::Quick)?;
+        // Most gets find their objects sealed: then a direct get or one
+        // round trip on the primary connection is all, and only what is
+        // missing is waited for.
+        let mut found = get_now(&self.primary()?, ids)?;
         let missing: Vec<ObjectId> = distinct(
             &ids.iter()
                 .zip(&found)
@@ -587,7 +638,7 @@ impl Client {
         let found: Vec<ObjectId> = waited.iter().flatten().map(ObjectBuffer::id).collect();
         // The pooled holds keep every found object alive until `waited` is
         // dropped below, so the primary get finds each of them.
-        let mut again = self.primary()?.get(&found, 0, Wait::Quick)?.into_iter();
+        let mut again = get_now(&self.primary()?, &found)?.into_iter();
         let moved = waited
             .iter()
             .map(|entry| {
@@ -626,6 +677,51 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether the store behind `conn` offers our `direct` capability (its
+/// debug text, which every Plasma 11 store answers, says so).
+fn offers_direct(conn: &Connection) -> Result<bool, CallError> {
+    let answer = conn.request(&Request::DebugString, Wait::Quick)?;
+    Ok(
+        matches!(&answer.reply, plasma_protocol::Reply::DebugString { text }
+        if plasma_protocol::extensions::announces(text, plasma_protocol::extensions::DIRECT)),
+    )
+}
+
+/// What of `ids` is sealed now, without waiting: direct gets first (when
+/// `conn` is attached), then one timeout-0 Get for whatever the directory
+/// did not have.
+fn get_now(
+    conn: &Arc<Connection>,
+    ids: &[ObjectId],
+) -> Result<Vec<Option<ObjectBuffer>>, CallError> {
+    let Some(direct) = conn.direct() else {
+        return conn.get(ids, 0, Wait::Quick);
+    };
+    let mut found = take_all(direct, conn, ids);
+    let missing = distinct(
+        &ids.iter()
+            .zip(&found)
+            .filter(|(_, b)| b.is_none())
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>(),
+    );
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let got: HashMap<ObjectId, ObjectBuffer> = missing
+        .iter()
+        .copied()
+        .zip(conn.get(&missing, 0, Wait::Quick)?)
+        .filter_map(|(id, b)| Some((id, b?)))
+        .collect();
+    for (slot, id) in found.iter_mut().zip(ids) {
+        if slot.is_none() {
+            *slot = got.get(id).cloned();
+        }
+    }
+    Ok(found)
 }
 
 /// `Ok` when a failed connect attempt (number `attempts`) may be retried:

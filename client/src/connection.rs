@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -27,6 +27,7 @@ use plasma_protocol::{
 };
 
 use crate::buffer::{ObjectBuffer, ReleaseHook};
+use crate::direct::{Direct, Nudge};
 use crate::error::{CallError, ProtocolError};
 use crate::holds::{HoldTable, ReleaseDecision};
 use crate::lock;
@@ -115,12 +116,24 @@ impl Exchange {
 pub(crate) struct Answer {
     pub(crate) reply: Reply,
     segments: Vec<(i32, Arc<Mapping>)>,
+    /// Descriptors that followed the arena's (an AttachReply's directory
+    /// and hold table, see [`trailing_fds`]).
+    pub(crate) extra_fds: Vec<OwnedFd>,
 }
 
 impl Answer {
-    /// A reply and the mappings of the segments it announced.
-    pub(crate) fn new(reply: Reply, segments: Vec<(i32, Arc<Mapping>)>) -> Self {
-        Self { reply, segments }
+    /// A reply, the mappings of the segments it announced and the fds that
+    /// followed them.
+    pub(crate) fn new(
+        reply: Reply,
+        segments: Vec<(i32, Arc<Mapping>)>,
+        extra_fds: Vec<OwnedFd>,
+    ) -> Self {
+        Self {
+            reply,
+            segments,
+            extra_fds,
+        }
     }
 
     /// The mapping of segment `index`, which the reply must have announced.
@@ -141,6 +154,8 @@ pub(crate) struct Connection {
     exchange: Mutex<Exchange>,
     holds: Mutex<HoldTable>,
     ctx: Arc<Context>,
+    /// The `direct` state, once attached (our addition).
+    direct: OnceLock<Arc<Direct>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -183,6 +198,7 @@ impl Connection {
             }),
             holds: Mutex::new(HoldTable::default()),
             ctx: Arc::clone(ctx),
+            direct: OnceLock::new(),
         });
         let answer = conn.request(&Request::Connect, Wait::Quick)?;
         let Reply::Connect { memory_capacity } = answer.reply else {
@@ -191,6 +207,39 @@ impl Connection {
         let capacity = u64::try_from(memory_capacity)
             .map_err(|_| ProtocolError::OutOfRange("memory capacity"))?;
         Ok((conn, capacity))
+    }
+
+    /// Asks the store for the `direct` segments (AttachRequest) and maps
+    /// them. `Ok(false)` when the store could not make a hold table; the
+    /// caller checked that the store offers `direct`.
+    pub(crate) fn attach(&self) -> Result<bool, CallError> {
+        let mut answer = self.request(&Request::Attach, Wait::Quick)?;
+        let Reply::Attach {
+            error, store_fd, ..
+        } = answer.reply
+        else {
+            return Err(unexpected(MessageType::AttachReply, &answer.reply));
+        };
+        if error != ErrorCode::Ok {
+            return Ok(false);
+        }
+        let arena = Arc::clone(answer.segment(store_fd)?);
+        let (Some(holds), Some(directory)) = (answer.extra_fds.pop(), answer.extra_fds.pop())
+        else {
+            return Err(ProtocolError::MissingFd.into());
+        };
+        let direct = Direct::new(arena, &directory, &holds).inspect_err(|e| {
+            tracing::debug!(error = %e, "direct segments unusable; going on without");
+        });
+        if let Ok(direct) = direct {
+            let _ = self.direct.set(Arc::new(direct));
+        }
+        Ok(self.direct.get().is_some())
+    }
+
+    /// The `direct` state, if this connection is attached.
+    pub(crate) fn direct(&self) -> Option<&Arc<Direct>> {
+        self.direct.get()
     }
 
     /// Whether requests can still be sent on this connection.
@@ -267,6 +316,10 @@ impl Connection {
             return Err(unexpected(expected, &reply));
         }
         let segments = self.receive_segments(ex, &reply)?;
+        let mut extra_fds = Vec::new();
+        for _ in 0..trailing_fds(&reply) {
+            extra_fds.push(self.take_fd(ex)?);
+        }
         if ex.filled != 0 || !ex.fds.is_empty() {
             return Err(ProtocolError::Unsolicited {
                 bytes: ex.filled,
@@ -274,7 +327,11 @@ impl Connection {
             }
             .into());
         }
-        Ok(Answer { reply, segments })
+        Ok(Answer {
+            reply,
+            segments,
+            extra_fds,
+        })
     }
 
     fn set_read_timeout(&self, ex: &mut Exchange, wait: Wait) -> Result<(), CallError> {
@@ -500,6 +557,23 @@ impl Connection {
     }
 }
 
+impl Nudge for Connection {
+    fn nudge(&self) {
+        if !self.is_usable() {
+            return;
+        }
+        let mut w = lock(&self.writer);
+        let Writer { encoder, frame } = &mut *w;
+        frame.clear();
+        encoder.encode_request(&Request::HoldsChanged, frame);
+        let result = send_all(&self.stream, frame);
+        drop(w);
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+    }
+}
+
 impl ReleaseHook for Connection {
     fn release(&self, id: ObjectId) {
         let mut holds = lock(&self.holds);
@@ -510,11 +584,37 @@ impl ReleaseHook for Connection {
     }
 }
 
+/// Descriptors that follow a reply after those of the segments it
+/// announces: the directory and the hold table after a successful
+/// AttachReply (our `direct` addition).
+pub(crate) fn trailing_fds(reply: &Reply) -> usize {
+    match reply {
+        Reply::Attach {
+            error: ErrorCode::Ok,
+            ..
+        } => 2,
+        _ => 0,
+    }
+}
+
 /// The `(segment index, mmap_size)` pairs a reply announces: the segment of
-/// a created or pushed object, or the segments of a get's found objects, in the order
-/// their fds (for those new to the connection) follow the reply (§6).
+/// a created, put or pushed object, the arena of an attach, or the segments
+/// of a get's found objects, in the order their fds (for those new to the
+/// connection) follow the reply (§6).
 pub(crate) fn announced_segments(reply: &Reply) -> Result<Vec<(i32, i64)>, ProtocolError> {
     Ok(match reply {
+        Reply::Put {
+            error: ErrorCode::Ok,
+            object,
+            store_fd,
+            mmap_size,
+            ..
+        } if object.device_num == 0 => vec![(*store_fd, *mmap_size)],
+        Reply::Attach {
+            error: ErrorCode::Ok,
+            store_fd,
+            mmap_size,
+        } => vec![(*store_fd, *mmap_size)],
         Reply::Create {
             error: ErrorCode::Ok,
             object,

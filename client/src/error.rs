@@ -186,6 +186,16 @@ impl_from_call_error!(CreateError);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
+    /// Another object with this id was created meanwhile. Only a small
+    /// object built in this client's memory (see
+    /// `ClientOptions::put_inline_max`) meets it at seal rather than at
+    /// create.
+    #[error("object already exists")]
+    ObjectExists,
+    /// The store could not make room, even after evicting (small objects
+    /// built in this client's memory, as for `ObjectExists`).
+    #[error("store is full")]
+    StoreFull,
     /// The store is gone.
     #[error("store disconnected")]
     Disconnected,

@@ -165,8 +165,10 @@ async fn promptly<T>(call: impl std::future::Future<Output = T>) -> T {
 }
 
 fn client(path: &std::path::Path) -> Client {
+    // The classic protocol only: no debug text is asked for at connect.
     let options = ClientOptions {
         connect_retries: 0,
+        direct: false,
         ..ClientOptions::default()
     };
     Client::connect_with(path, options).unwrap()

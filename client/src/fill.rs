@@ -11,8 +11,9 @@
 
 use plasma_protocol::Digest;
 
+use crate::body::Body;
 use crate::digest::{digest, finish, helper_runs_beside, serial_hasher, DataHasher, NO_DIGEST};
-use crate::mapping::{Prefault, ViewMut};
+use crate::mapping::Prefault;
 
 /// Copies of at least this many bytes get the helper thread (spawning one
 /// costs tens of microseconds; an 8 MiB copy takes about a millisecond).
@@ -42,7 +43,7 @@ fn copy_beside(dst: &mut [u8], src: &[u8], prefault: Prefault, digest: bool) -> 
 ///
 /// If `src.len()` is not the object's data size, like `copy_from_slice`.
 pub(crate) fn write_data(
-    view: &mut ViewMut,
+    view: &mut Body,
     data_len: usize,
     src: &[u8],
     digest: bool,
@@ -53,21 +54,24 @@ pub(crate) fn write_data(
         "write_data: the object has {data_len} bytes of data, got {}",
         src.len()
     );
-    if src.len() < PARALLEL_MIN || !helper_runs_beside() {
-        // In line; a faulting copy costs what an in-line prefault would.
-        let dst = view.bytes_mut().get_mut(..data_len).unwrap_or_default();
-        dst.copy_from_slice(src);
-        return digest.then(|| serial_hasher(src));
-    }
-    let prefault = view.prefault(data_len / 2..data_len);
+    let prefault = (src.len() >= PARALLEL_MIN && helper_runs_beside())
+        .then(|| view.prefault(data_len / 2..data_len))
+        .flatten();
     let dst = view.bytes_mut().get_mut(..data_len).unwrap_or_default();
-    copy_beside(dst, src, prefault, digest)
+    match prefault {
+        Some(prefault) => copy_beside(dst, src, prefault, digest),
+        None => {
+            // In line; a faulting copy costs what an in-line prefault would.
+            dst.copy_from_slice(src);
+            digest.then(|| serial_hasher(src))
+        }
+    }
 }
 
 /// The digest a builder sends at seal: from the state `write_data` left
 /// (if nothing was written since), else computed over the extent now.
 pub(crate) fn seal_digest(
-    view: &ViewMut,
+    view: &Body,
     data_len: usize,
     written: Option<DataHasher>,
     enabled: bool,
@@ -88,13 +92,15 @@ mod tests {
     use super::*;
     use crate::mapping::{Extent, Mapping};
 
-    fn view(len: usize) -> ViewMut {
-        Mapping::of_bytes(&vec![0u8; len])
-            .view_mut(Extent {
-                offset: 0,
-                len: len as u64,
-            })
-            .unwrap()
+    fn view(len: usize) -> Body {
+        Body::Shared(
+            Mapping::of_bytes(&vec![0u8; len])
+                .view_mut(Extent {
+                    offset: 0,
+                    len: len as u64,
+                })
+                .unwrap(),
+        )
     }
 
     #[test]

@@ -31,11 +31,13 @@
 //! The only `unsafe` code is in the private `mapping` module.
 
 mod async_client;
+mod body;
 mod buffer;
 mod builder;
 mod client;
 mod connection;
 mod digest;
+mod direct;
 mod error;
 #[cfg(test)]
 mod fake_store_tests;

@@ -7,10 +7,13 @@
 //! holds an `Arc<Mapping>`, so the memory outlives every slice made from it.
 //! A [`View`] reads through a read-only mapping of the segment; only a
 //! [`ViewMut`] (a builder's) writes, through a second, writable one.
+//! The two small segments of our `direct` capability, the directory and
+//! the hold table, are seen as atomic words ([`WordsMap`]).
 #![allow(unsafe_code)]
 
 use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -271,6 +274,63 @@ impl Prefault {
             self.range.start,
             self.range.len(),
         );
+    }
+}
+
+/// A mapping of one of the `direct` segments, seen as 64-bit words: the
+/// directory (read-only: the store sealed it against any other writer) or
+/// this connection's hold table (writable).
+#[derive(Debug)]
+pub(crate) struct WordsMap {
+    map: MmapRaw,
+    words: usize,
+}
+
+impl WordsMap {
+    /// Maps the whole segment `fd` (read-only, or writable), after checking
+    /// that the store sealed it against shrinking (a shrunk file would turn
+    /// an access into SIGBUS) and that its length is whole words.
+    pub(crate) fn new(fd: &OwnedFd, writable: bool) -> std::io::Result<Self> {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let seals = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GET_SEALS)?;
+        if seals & libc::F_SEAL_SHRINK == 0 {
+            return Err(bad("segment not sealed against shrinking"));
+        }
+        let len = nix::sys::stat::fstat(fd.as_raw_fd())?.st_size;
+        let len = usize::try_from(len).map_err(|_| bad("segment length"))?;
+        if len == 0 || len % 8 != 0 {
+            return Err(bad("segment length is not whole words"));
+        }
+        let opts = {
+            let mut o = MmapOptions::new();
+            o.len(len);
+            o
+        };
+        let map = if writable {
+            opts.map_raw(fd.as_raw_fd())?
+        } else {
+            opts.map_raw_read_only(fd.as_raw_fd())?
+        };
+        Ok(Self {
+            map,
+            words: len / 8,
+        })
+    }
+
+    /// The segment's words.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the sharing contract in docs/design.md, rules 6 to 8. The
+        // mapping is page-aligned (so 8-aligned) and `words * 8` bytes, the
+        // file's length when mapped; the store sealed the file against
+        // shrinking (checked in `new`), so every word stays backed, and the
+        // mapping lives as long as `self`, which the borrow cannot outlive.
+        // Every access through the slice is atomic on both sides (the store
+        // uses the same `protocol::direct` code), so concurrent writes are
+        // never a data race. Through a read-only mapping (the directory)
+        // `protocol::direct` makes only relaxed loads of one word, the one
+        // kind of atomic access allowed on read-only memory.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<AtomicU64>(), self.words) }
     }
 }
 

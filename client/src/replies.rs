@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, Reply};
+use plasma_protocol::{ErrorCode, MessageType, ObjectId, ObjectInfo, ObjectSpec, PutHold, Reply};
 
 use crate::client::DeleteOutcome;
 use crate::connection::{object_extent, unexpected, Answer};
 use crate::error::{
     ContainsError, CreateError, DebugStringError, DeleteError, EvictError, ListError,
-    ProtocolError, SetOptionsError,
+    ProtocolError, SealError, SetOptionsError,
 };
 use crate::mapping::{Extent, Mapping, View, ViewMut, ViewMutError};
 
@@ -95,6 +95,66 @@ fn created_extent(
     }
     let (extent, data_len) = object_extent(object)?;
     Ok((answer.segment(object.segment_index)?, extent, data_len))
+}
+
+/// What a PutReply says of the object put.
+pub(crate) struct Put {
+    pub(crate) object: ObjectSpec,
+    pub(crate) entry: u32,
+    pub(crate) gen: u64,
+    pub(crate) hold: PutHold,
+}
+
+/// The outcome of a PutRequest for `id` of `data_len` + `metadata_len`
+/// bytes: the object as stored and how it is held, or why not.
+pub(crate) fn put_result(
+    id: ObjectId,
+    data_len: usize,
+    metadata_len: usize,
+    reply: &Reply,
+) -> Result<Put, SealError> {
+    let Reply::Put {
+        id: got,
+        object,
+        error,
+        entry,
+        gen,
+        hold,
+        ..
+    } = reply
+    else {
+        return Err(SealError::Protocol(ProtocolError::UnexpectedReply {
+            expected: MessageType::PutReply,
+            got: reply.message_type(),
+        }));
+    };
+    let protocol = SealError::Protocol;
+    if *got != id {
+        return Err(protocol(ProtocolError::WrongObject {
+            expected: id,
+            got: *got,
+        }));
+    }
+    match error {
+        ErrorCode::Ok => {}
+        ErrorCode::ObjectExists => return Err(SealError::ObjectExists),
+        ErrorCode::OutOfMemory => return Err(SealError::StoreFull),
+        other => return Err(protocol(ProtocolError::UnexpectedCode(*other))),
+    }
+    if *hold == PutHold::None
+        || object.data_size != data_len as u64
+        || object.metadata_size != metadata_len as u64
+    {
+        return Err(protocol(ProtocolError::Mismatch(
+            "put reply describes another object than was sent",
+        )));
+    }
+    Ok(Put {
+        object: *object,
+        entry: *entry,
+        gen: *gen,
+        hold: *hold,
+    })
 }
 
 /// The outcome of a CreateAndSealRequest.

@@ -185,6 +185,7 @@ impl Harness {
             clock: Clock {
                 now: Instant::now(),
                 unix_secs: 1_700_000_000,
+                mono_ns: 1_000_000_000,
             },
             connected: HashSet::new(),
             subscribed: HashSet::new(),

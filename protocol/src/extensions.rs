@@ -26,6 +26,15 @@ pub const AWAIT: &str = "await";
 /// StatsRequest, StatsReply (types 68, 69).
 pub const STATS: &str = "stats";
 
+/// AttachRequest/Reply, PutRequest/Reply, HoldsChanged (types 70–74): gets
+/// from the shared directory and one-round-trip puts (docs/design.md,
+/// "Fewer hand-overs"). A store announces it on a line of its own, only
+/// when it has a directory.
+pub const DIRECT: &str = "direct";
+
+/// The line announcing [`DIRECT`].
+pub const DIRECT_LINE: &str = "plasma-store extensions: direct";
+
 /// The lines this crate's store appends to its debug text, in order.
 pub const LINES: [&str; 2] = [EXTENSIONS_MARKER, "plasma-store extensions: stats"];
 

@@ -6,6 +6,7 @@
 //! module that moves file descriptors with `SCM_RIGHTS`.
 
 mod codec;
+pub mod direct;
 pub mod extensions;
 pub mod fd;
 mod frame;
@@ -20,7 +21,7 @@ pub use codec::{
 pub use frame::{frame_header, parse_frame, Frame, FrameError, DEFAULT_MAX_FRAME_LEN, HEADER_LEN};
 pub use id::{ObjectId, OBJECT_ID_LEN};
 pub use message::{
-    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, Reply, Request, Residence, DIGEST_LEN,
-    EXTENSIONS_MARKER,
+    Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request, Residence,
+    DIGEST_LEN, EXTENSIONS_MARKER, PUT_HOLD_BY_SOCKET,
 };
 pub use stats::{StoreStats, Tally};

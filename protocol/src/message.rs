@@ -74,6 +74,16 @@ pub enum MessageType {
     StatsRequest = 68,
     /// Ours: the store's counters.
     StatsReply = 69,
+    /// Ours (`direct`): give this connection a hold table and the directory.
+    AttachRequest = 70,
+    /// Ours: the answer to AttachRequest; the segment fds follow it.
+    AttachReply = 71,
+    /// Ours (`direct`): create, seal and hold an object sent inline.
+    PutRequest = 72,
+    /// Ours: the answer to PutRequest.
+    PutReply = 73,
+    /// Ours (`direct`): read my release log (no reply).
+    HoldsChanged = 74,
 }
 
 impl MessageType {
@@ -120,13 +130,18 @@ impl MessageType {
     /// This project's additions to Plasma 11's protocol (docs/design.md,
     /// "Our protocol additions"): new types only, numbered from 64 so they
     /// can never collide with Plasma's.
-    pub const EXTENSIONS: [MessageType; 6] = [
+    pub const EXTENSIONS: [MessageType; 11] = [
         Self::AwaitRequest,
         Self::ObjectReady,
         Self::UnawaitRequest,
         Self::UnawaitReply,
         Self::StatsRequest,
         Self::StatsReply,
+        Self::AttachRequest,
+        Self::AttachReply,
+        Self::PutRequest,
+        Self::PutReply,
+        Self::HoldsChanged,
     ];
 
     /// Number of distinct types: [`MessageType::dense_index`] is below it.
@@ -191,6 +206,9 @@ impl MessageType {
             M::ObjectReady => "object_ready",
             M::UnawaitRequest | M::UnawaitReply => "unawait",
             M::StatsRequest | M::StatsReply => "stats",
+            M::AttachRequest | M::AttachReply => "attach",
+            M::PutRequest | M::PutReply => "put",
+            M::HoldsChanged => "holds_changed",
         }
     }
 }
@@ -405,6 +423,52 @@ pub enum Request<'a> {
     },
     /// Ours (announced as `stats`): answered with [`Reply::Stats`].
     Stats,
+    /// Ours (`direct`): give this connection a hold table; answered with
+    /// [`Reply::Attach`] and the segment fds.
+    Attach,
+    /// Ours (`direct`): CreateAndSeal, then a hold for the sender in
+    /// `slot` of its hold table ([`PUT_HOLD_BY_SOCKET`]: an ordinary hold
+    /// through the connection); answered with [`Reply::Put`].
+    Put {
+        id: ObjectId,
+        evict_if_full: bool,
+        data: &'a [u8],
+        metadata: &'a [u8],
+        digest: Digest,
+        slot: u32,
+    },
+    /// Ours (`direct`): the sender's release log has news. No reply.
+    HoldsChanged,
+}
+
+/// The `slot` of a PutRequest that asks for a hold through the connection
+/// instead of the hold table.
+pub const PUT_HOLD_BY_SOCKET: u32 = u32::MAX;
+
+/// How a PutReply's object is held for the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum PutHold {
+    /// Not created (the error says why).
+    #[default]
+    None = 0,
+    /// Through the slot the request named.
+    Slot = 1,
+    /// Through the connection, as after a Create: release it with a
+    /// ReleaseRequest.
+    Socket = 2,
+}
+
+impl PutHold {
+    /// The kind with this wire value.
+    pub fn from_u8(n: u8) -> Option<PutHold> {
+        Some(match n {
+            0 => PutHold::None,
+            1 => PutHold::Slot,
+            2 => PutHold::Socket,
+            _ => return None,
+        })
+    }
 }
 
 impl Request<'_> {
@@ -431,6 +495,9 @@ impl Request<'_> {
             Request::Await { .. } => MessageType::AwaitRequest,
             Request::Unawait { .. } => MessageType::UnawaitRequest,
             Request::Stats => MessageType::StatsRequest,
+            Request::Attach => MessageType::AttachRequest,
+            Request::Put { .. } => MessageType::PutRequest,
+            Request::HoldsChanged => MessageType::HoldsChanged,
         }
     }
 
@@ -442,6 +509,7 @@ impl Request<'_> {
                 | Request::Subscribe
                 | Request::Disconnect
                 | Request::Await { .. }
+                | Request::HoldsChanged
         )
     }
 }
@@ -522,6 +590,27 @@ pub enum Reply {
     },
     /// Ours: the store's counters (boxed: far larger than any other reply).
     Stats(Box<StoreStats>),
+    /// Ours (`direct`): the hold table and the directory follow as fd
+    /// messages (after the arena's, if new to the connection); `error` is
+    /// OutOfMemory when the store could not make a hold table.
+    Attach {
+        error: ErrorCode,
+        store_fd: i32,
+        mmap_size: i64,
+    },
+    /// Ours (`direct`): CreateReply's fields, plus the directory entry and
+    /// generation of the object and how it is held for the sender. The
+    /// arena fd follows if new to the connection.
+    Put {
+        id: ObjectId,
+        object: ObjectSpec,
+        error: ErrorCode,
+        store_fd: i32,
+        mmap_size: i64,
+        entry: u32,
+        gen: u64,
+        hold: PutHold,
+    },
 }
 
 impl Reply {
@@ -545,6 +634,8 @@ impl Reply {
             Reply::ObjectReady { .. } => MessageType::ObjectReady,
             Reply::Unawait { .. } => MessageType::UnawaitReply,
             Reply::Stats(_) => MessageType::StatsReply,
+            Reply::Attach { .. } => MessageType::AttachReply,
+            Reply::Put { .. } => MessageType::PutReply,
         }
     }
 }
@@ -566,7 +657,7 @@ mod tests {
             assert_eq!(MessageType::from_i64(t.as_i64()), Some(t));
         }
         assert_eq!(MessageType::from_i64(63), None);
-        assert_eq!(MessageType::from_i64(70), None);
+        assert_eq!(MessageType::from_i64(75), None);
     }
 
     #[test]

@@ -506,7 +506,7 @@ fn message_types_are_checked_by_direction() {
     for t in MessageType::ALL.into_iter().chain(MessageType::EXTENSIONS) {
         let n = t.as_i64();
         let is_request = matches!(n, 1 | 3 | 5 | 7 | 9 | 11 | 13 | 15 | 17 | 19 | 21 | 23)
-            || matches!(n, 28 | 30 | 32 | 34 | 64 | 66 | 68);
+            || matches!(n, 28 | 30 | 32 | 34 | 64 | 66 | 68 | 70 | 72 | 74);
         let is_reply = !is_request && !matches!(n, 0 | 12 | 24..=27);
         if !is_request && n != 0 {
             assert_eq!(

@@ -80,7 +80,7 @@ struct Parts {
     name: String,
 }
 
-const REQUEST_VARIANTS: u8 = 20;
+const REQUEST_VARIANTS: u8 = 23;
 
 fn parts() -> impl Strategy<Value = Parts> {
     (
@@ -166,7 +166,17 @@ fn request(p: &Parts) -> Request<'_> {
         16 => Request::RefreshLru { ids: p.ids.clone() },
         17 => Request::Await { ids: p.ids.clone() },
         18 => Request::Unawait { ids: p.ids.clone() },
-        _ => Request::Stats,
+        19 => Request::Stats,
+        20 => Request::Attach,
+        21 => Request::Put {
+            id,
+            evict_if_full: p.flag,
+            data: &p.data,
+            metadata: &p.metadata,
+            digest: p.digest,
+            slot: p.n32 as u32,
+        },
+        _ => Request::HoldsChanged,
     }
 }
 
@@ -220,6 +230,29 @@ fn reply() -> impl Strategy<Value = Reply> {
         }),
         vec(id(), 0..5).prop_map(|removed| Reply::Unawait { removed }),
         stats().prop_map(|s| Reply::Stats(Box::new(s))),
+        (error(), any::<i32>(), any::<i64>()).prop_map(|(error, store_fd, mmap_size)| {
+            Reply::Attach {
+                error,
+                store_fd,
+                mmap_size,
+            }
+        }),
+        (
+            (id(), spec(), error(), any::<i32>(), any::<i64>()),
+            (any::<u32>(), any::<u64>(), 0u8..3)
+        )
+            .prop_map(
+                |((id, object, error, store_fd, mmap_size), (entry, gen, hold))| Reply::Put {
+                    id,
+                    object,
+                    error,
+                    store_fd,
+                    mmap_size,
+                    entry,
+                    gen,
+                    hold: plasma_protocol::PutHold::from_u8(hold).unwrap(),
+                }
+            ),
     ]
 }
 

@@ -94,6 +94,10 @@ impl NativeClient {
     #[pyo3(signature = (store_socket_name, num_retries = -1))]
     fn new(py: Python<'_>, store_socket_name: String, num_retries: i64) -> PyResult<Self> {
         let mut options = ClientOptions::default();
+        // Every object is built in the store's memory: views of a builder
+        // exported to Python may outlive its seal (buffer.rs), which a
+        // builder in this process's memory (a small put) would free.
+        options.put_inline_max = 0;
         if num_retries >= 0 {
             options.connect_retries = u32::try_from(num_retries).unwrap_or(u32::MAX);
         }

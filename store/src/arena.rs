@@ -4,18 +4,21 @@
 //! This is the one store module with `unsafe`: the copies in and out of
 //! the mapping (copies only: no reference into the arena is ever handed
 //! out), by the core ([`ArenaMapping`]) and by the spill workers
-//! ([`ArenaIo`]). All go through [`checked_range`], a pure bounds check,
-//! and all rely on the sharing contract in docs/design.md.
+//! ([`ArenaIo`]), and the word view of the `direct` segments
+//! ([`WordsMapping`]). The copies go through [`checked_range`], a pure
+//! bounds check; all rely on the sharing contract in docs/design.md.
 #![allow(unsafe_code)]
 
+use std::ffi::CStr;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::backing::{self, BackingError, BackingOptions};
-use crate::core::ArenaMemory;
+use crate::core::{ArenaMemory, SharedWords};
 
 /// The one segment id this store hands out.
 pub const SEGMENT_ID: i32 = 1;
@@ -137,7 +140,7 @@ impl ArenaIo {
         // length), which lives as long as this handle's `Arc`; `buf` is the
         // worker's own heap buffer, so the two cannot overlap. The bytes are
         // those of a spilling object: sealed, so no client writes them
-        // (docs/design.md, sharing contract, rule 1), and by rule 6 the store
+        // (docs/design.md, sharing contract, rule 1), and by rule 9 the store
         // does not reuse the extent before this write has ended. They are
         // copied through raw pointers, never borrowed: a client breaking the
         // contract can only change what is copied, and the CRC kept for the
@@ -160,7 +163,7 @@ impl ArenaIo {
         // SAFETY: `range` lies inside the mapping (checked_range against its
         // length), which lives as long as this handle's `Arc`; `bytes` is the
         // worker's own heap buffer, so the two cannot overlap. By the sharing
-        // contract in docs/design.md (rule 6) the extent of an object being
+        // contract in docs/design.md (rule 9) the extent of an object being
         // restored was allocated for the restore and is named to no client
         // before the restore has ended, so no one else writes or reads these
         // bytes meanwhile (the core writes only extents of objects it
@@ -239,6 +242,72 @@ impl ArenaMemory for ArenaMapping {
     }
 }
 
+/// The store's writable mapping of one of the `direct` segments (the
+/// directory, a hold table), seen as 64-bit words.
+#[derive(Debug)]
+pub struct WordsMapping {
+    map: MmapRaw,
+    words: usize,
+}
+
+/// Which `direct` segment to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// The directory: clients may only ever map it read-only.
+    Directory,
+    /// A hold table: its client maps it writable.
+    Holds,
+}
+
+/// Creates a `direct` segment of `words` words (zeroed, fully allocated,
+/// sealed against resizing) and the store's mapping of it; the descriptor
+/// is for the client. A directory is sealed against every later writable
+/// mapping once the store's exists.
+pub fn create_words(
+    kind: SegmentKind,
+    words: usize,
+) -> Result<(OwnedFd, WordsMapping), ArenaError> {
+    let bytes = words
+        .checked_mul(8)
+        .ok_or(ArenaError::Backing(BackingError::TooLarge {
+            capacity: u64::MAX,
+        }))?;
+    let name: &CStr = match kind {
+        SegmentKind::Directory => c"plasma-directory",
+        SegmentKind::Holds => c"plasma-holds",
+    };
+    let fd = backing::create_segment(name, bytes as u64)?;
+    let map_err = |source| ArenaError::Map {
+        len: bytes as u64,
+        source,
+    };
+    let map = MmapOptions::new()
+        .len(bytes)
+        .map_raw(&fd)
+        .map_err(map_err)?;
+    match kind {
+        SegmentKind::Directory => backing::seal_future_write(&fd)?,
+        SegmentKind::Holds => backing::seal_seals(&fd)?,
+    }
+    Ok((fd, WordsMapping { map, words }))
+}
+
+impl SharedWords for WordsMapping {
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the sharing contract in docs/design.md, rules 6 to 8. The
+        // mapping is page-aligned (so 8-aligned), `words * 8` bytes long
+        // (the length `create_words` mapped; the file is sealed against
+        // shrinking, so no access can fault), and stays mapped while
+        // `self` lives, which the returned borrow cannot outlive. Every
+        // access through the slice is atomic, on both sides of the segment
+        // (clients use the same `protocol::direct` code), so concurrent
+        // writes by a client are atomic writes the store may observe, never
+        // a data race; a hostile client can put any value in these words,
+        // and the store treats them as data only.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<AtomicU64>(), self.words) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +352,20 @@ mod tests {
         // contract in docs/design.md is trivially kept with no clients.
         let seen = unsafe { std::slice::from_raw_parts(other.as_ptr().add(4096), 5) };
         assert_eq!(seen, b"hello");
+    }
+
+    #[test]
+    fn a_words_segment_is_shared_through_its_descriptor() {
+        use std::sync::atomic::Ordering;
+        let (fd, mapping) = create_words(SegmentKind::Holds, 1024).unwrap();
+        mapping.words()[7].store(42, Ordering::Relaxed);
+        let other = MmapOptions::new().len(8192).map_raw(&fd).unwrap();
+        // SAFETY: test-only atomic read of a word this test wrote, through a
+        // second mapping of the same file (sharing contract, rule 7).
+        let seen = unsafe { &*other.as_ptr().cast::<AtomicU64>().add(7) };
+        assert_eq!(seen.load(Ordering::Relaxed), 42);
+        let (dir_fd, _dir) = create_words(SegmentKind::Directory, 1024).unwrap();
+        assert!(MmapOptions::new().len(8192).map_raw(&dir_fd).is_err());
     }
 
     #[test]

@@ -161,6 +161,49 @@ pub fn create(opts: &BackingOptions) -> Result<Backing, BackingError> {
     Ok(Backing { fd, len })
 }
 
+/// A small shared segment for our `direct` capability (the directory, a
+/// hold table): a sealable memfd of `len` bytes, fully allocated (a client
+/// touching it can never meet SIGBUS) and sealed against shrinking and
+/// growing. Not yet sealed against adding seals: the directory gets
+/// `F_SEAL_FUTURE_WRITE` once the store has mapped it
+/// ([`seal_future_write`]).
+pub fn create_segment(name: &CStr, len: u64) -> Result<OwnedFd, BackingError> {
+    let fd = memfd_create(
+        name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| io_err("memfd_create for a shared segment", e))?;
+    let off_len = i64::try_from(len).map_err(|_| BackingError::TooLarge { capacity: len })?;
+    ftruncate(&fd, off_len).map_err(|e| io_err(format!("ftruncate of a segment to {len}"), e))?;
+    fallocate(fd.as_raw_fd(), FallocateFlags::empty(), 0, off_len)
+        .map_err(|e| io_err(format!("fallocate of {len} segment bytes"), e))?;
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW),
+    )
+    .map_err(|e| io_err("sealing a segment's size", e))?;
+    Ok(fd)
+}
+
+/// Forbids every writable mapping made from now on (and `write(2)`), then
+/// any further seal: after this only mappings that exist already (the
+/// store's) can write the segment.
+pub fn seal_future_write(fd: &OwnedFd) -> Result<(), BackingError> {
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_FUTURE_WRITE | SealFlag::F_SEAL_SEAL),
+    )
+    .map_err(|e| io_err("sealing the directory against writers", e))?;
+    Ok(())
+}
+
+/// Forbids further seals (a hold table stays writable for its client).
+pub fn seal_seals(fd: &OwnedFd) -> Result<(), BackingError> {
+    fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SEAL))
+        .map_err(|e| io_err("sealing a segment's seals", e))?;
+    Ok(())
+}
+
 /// A memfd; the flag says whether it accepts seals.
 fn open_memfd(huge_pages: bool) -> Result<(OwnedFd, bool), BackingError> {
     let base = MemFdCreateFlag::MFD_CLOEXEC;
@@ -347,6 +390,30 @@ mod tests {
         // Growing or shrinking a sealed memfd fails.
         assert!(file.set_len(8 * MIB).is_err());
         assert!(file.set_len(MIB).is_err());
+    }
+
+    #[test]
+    fn a_directory_segment_admits_no_writer_but_its_creator() {
+        use std::os::fd::AsFd;
+        let fd = create_segment(c"test-segment", 8192).unwrap();
+        let store = memmap2::MmapOptions::new()
+            .len(8192)
+            .map_raw(fd.as_raw_fd())
+            .unwrap();
+        seal_future_write(&fd).unwrap();
+        // A later writable shared mapping is refused; a read-only one works.
+        assert!(memmap2::MmapOptions::new()
+            .len(8192)
+            .map_raw(fd.as_raw_fd())
+            .is_err());
+        assert!(memmap2::MmapOptions::new()
+            .len(8192)
+            .map_raw_read_only(fd.as_raw_fd())
+            .is_ok());
+        let file = File::from(fd.as_fd().try_clone_to_owned().unwrap());
+        assert!(file.set_len(4096).is_err(), "cannot shrink");
+        assert!(file.set_len(16384).is_err(), "cannot grow");
+        drop(store);
     }
 
     #[test]

@@ -80,6 +80,12 @@ pub struct Args {
     #[arg(long = "spin-us", value_name = "US", default_value_t = DEFAULT_SPIN.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub spin_us: u64,
+    /// Objects the directory of our direct gets can publish at once (by
+    /// default one per 4 KiB of -m, at least 4,096 and at most 1,048,576;
+    /// 64 bytes of shared memory each); 0 turns direct gets and puts off.
+    #[arg(long = "direct-entries", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1 << 31))]
+    pub direct_entries: Option<u64>,
     /// Clients served at once; each one past it is accepted and closed at
     /// once (one log line per burst). The default is the descriptor limit
     /// (ulimit -n) less 16 and less a sixteenth, which the store keeps for
@@ -141,6 +147,7 @@ impl Args {
         c.subscriber_queue_cap = self.subscriber_queue_cap;
         c.frame_deadline = std::time::Duration::from_millis(self.frame_deadline_ms);
         c.spin = std::time::Duration::from_micros(self.spin_us);
+        c.direct_entries = self.direct_entries.and_then(|n| usize::try_from(n).ok());
         c.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
         c.spill_dir = self.spill_dir;
         c.spill_max = self.spill_max;

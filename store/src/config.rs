@@ -102,6 +102,10 @@ pub struct ServerConfig {
     pub spill_max: Option<u64>,
     /// Stop on SIGTERM/SIGINT (the daemon does; in-process tests do not).
     pub handle_signals: bool,
+    /// Entries of the directory of our `direct` capability; `None` sizes
+    /// it from the capacity ([`ServerConfig::directory_entries`]), 0 turns
+    /// the capability off.
+    pub direct_entries: Option<usize>,
     /// Serve Prometheus metrics at `http://ADDR/metrics`; off when `None`.
     pub metrics_listen: Option<SocketAddr>,
     /// Work with a service manager: take the listening socket from
@@ -134,10 +138,21 @@ impl ServerConfig {
             spill_dir: None,
             spill_max: None,
             handle_signals: false,
+            direct_entries: None,
             metrics_listen: None,
             systemd: false,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
+    }
+
+    /// Entries of the directory: as configured, else one per 4 KiB of
+    /// capacity between 4,096 and 1,048,576 (0: no directory).
+    pub fn directory_entries(&self) -> usize {
+        self.direct_entries.unwrap_or_else(|| {
+            usize::try_from(self.capacity / 4096)
+                .unwrap_or(usize::MAX)
+                .clamp(4096, 1 << 20)
+        })
     }
 
     /// What the arena's backing file must look like.

@@ -157,6 +157,17 @@ impl TestStore {
         })
     }
 
+    /// A new blocking client with `options`, connected to this store.
+    pub fn client_with(&self, options: plasma_client::ClientOptions) -> plasma_client::Client {
+        plasma_client::Client::connect_with(&self.socket, options).unwrap_or_else(|e| {
+            panic!(
+                "connecting to the store at {} failed: {e}\n{}",
+                self.socket.display(),
+                self.stderr_report()
+            )
+        })
+    }
+
     /// Starts `e2e-client SUBCOMMAND SOCKET ARGS...` against this store.
     pub fn client_process(&self, subcommand: &str, args: &[&str]) -> ClientProcess {
         let mut all: Vec<OsString> = vec![subcommand.into(), self.socket.clone().into()];

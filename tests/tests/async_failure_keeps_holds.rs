@@ -16,7 +16,9 @@ use std::os::fd::RawFd;
 use std::path::Path;
 
 use nix::sys::socket::{getpeername, shutdown, Shutdown, UnixAddr};
-use plasma_client::{AsyncClient, ContainsError, DeleteOutcome, ObjectId, ObjectInfo};
+use plasma_client::{
+    AsyncClient, AsyncClientOptions, ContainsError, DeleteOutcome, ObjectId, ObjectInfo,
+};
 use plasma_e2e::{eventually, TestStore, PATIENCE};
 
 /// The only socket of this process connected to the store in `dir` (it
@@ -49,7 +51,13 @@ fn info(objects: &[ObjectInfo], id: ObjectId) -> Option<&ObjectInfo> {
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_async_connection_keeps_its_holds_and_unsealed_objects_until_the_last_view_goes() {
     let store = TestStore::start();
-    let client = AsyncClient::connect(store.socket()).await.unwrap();
+    // Every object created in the store's memory, so the builder below
+    // has an object there to keep (a small one would be built locally).
+    let mut options = AsyncClientOptions::default();
+    options.put_inline_max = 0;
+    let client = AsyncClient::connect_with(store.socket(), options)
+        .await
+        .unwrap();
     let held = ObjectId::random();
     let unsealed = ObjectId::random();
     client

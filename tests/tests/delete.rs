@@ -2,7 +2,7 @@
 //! held or unsealed objects go when their last holder lets go
 //! (protocol.md §10.9).
 
-use plasma_client::DeleteOutcome;
+use plasma_client::{ClientOptions, DeleteOutcome};
 use plasma_e2e::{TestStore, PATIENCE};
 use plasma_protocol::ObjectId;
 
@@ -46,7 +46,13 @@ fn delete_of_a_held_object_happens_when_it_is_released() {
 #[test]
 fn delete_of_an_unsealed_object_happens_after_seal_and_release() {
     let store = TestStore::start();
-    let client = store.client();
+    // Created in the store's memory (a small object would be built locally
+    // and be unknown to the store until its seal).
+    let client = store.client_with({
+        let mut o = ClientOptions::default();
+        o.put_inline_max = 0;
+        o
+    });
     let id = ObjectId::random();
     let mut builder = client.create(id, 3, b"").unwrap();
     let other = store.client();

@@ -44,7 +44,14 @@ fn stats_and_list_describe_the_objects_the_test_put() {
     let free = ObjectId::random();
     client.create_and_seal(free, &[2; 3000], b"").unwrap();
     let unsealed = ObjectId::random();
-    let _builder = client.create(unsealed, 500, b"").unwrap();
+    // Created in the store's memory (a small object would be built in this
+    // process's memory, unknown to the store until its seal).
+    let mut classic = plasma_client::ClientOptions::default();
+    classic.put_inline_max = 0;
+    let _builder = store
+        .client_with(classic)
+        .create(unsealed, 500, b"")
+        .unwrap();
 
     let text = stdout(store.plasma(&["stats"]));
     assert!(field(&text, "store").contains("plasma-store, up"), "{text}");

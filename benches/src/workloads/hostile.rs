@@ -79,6 +79,7 @@ impl Phase {
             secs: t0.elapsed().as_secs_f64(),
             store_cpu_secs: store.cpu_secs()? - store0,
             client_cpu_secs: procfs::thread_cpu_secs()? - cpu0,
+            ..Sample::default()
         };
         put_us.sort_by(f64::total_cmp);
         get_us.sort_by(f64::total_cmp);

@@ -7,6 +7,7 @@ pub mod as_future;
 mod big;
 mod hostile;
 mod million;
+mod pipelined;
 mod python;
 mod small;
 mod spill;
@@ -31,7 +32,7 @@ use crate::setup::Env;
 /// Every workload, by the name `--only` takes, with its description
 /// (printed by `--help`).
 pub const WORKLOADS: &[(&str, &str)] = &[
-    ("anchors", "physical anchors, always measured: 1-byte Unix-socket ping-pong between two processes (one-way hand-over = half round trip, each placement); memcpy of the large object into memory already faulted in (memcpy-warm); into a new shared memfd mapping of new pages (memcpy-fresh), of pages allocated beforehand (memcpy-allocated: minor faults only), and mapped with MAP_POPULATE (memcpy-populated: no faults)"),
+    ("anchors", "physical anchors, always measured: 1-byte Unix-socket ping-pong between two processes (one-way hand-over = half round trip, each placement); two hand-overs after 500 µs idle through three processes (relay-idle, W10's floor, each placement); memcpy of the large object into memory already faulted in (memcpy-warm); into a new shared memfd mapping of new pages (memcpy-fresh), of pages allocated beforehand (memcpy-allocated: minor faults only), and mapped with MAP_POPULATE (memcpy-populated: no faults)"),
     ("put-1k", "W1: put 1 KiB (create + write + seal + release), one client; our Rust client on plasma-store vs Plasma's C++ client on Plasma 11 (target >= 5x), plus the C++ client on both (daemon only); each placement"),
     ("put-1k-py", "W2: the same put with pyarrow's Python client on both stores: the daemon alone (target >= 2x); each placement"),
     ("get-1k", "W3: get + release of one sealed 1 KiB object; Rust client (blocking `get`, and `try_get`) vs C++ client `Get(ids, -1)` (target >= 5x), plus the C++ client on both; each placement"),
@@ -40,7 +41,8 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ("put-256m-fresh", "W5: the first put of 256 MiB into a freshly started store (pages no client has touched); Rust client vs C++ client (target >= 4x); a new store per repetition"),
     ("batch-1k", "W6: CreateAndSealBatch of 1 KiB objects (1000 per batch) with Plasma's C++ client on both stores (target >= 2x); each placement"),
     ("million", "W7 + W8: fill a store of capacity 1,000,000 x 64 B with 1,000,000 released 64 B objects (C++ CreateAndSealBatch); W7: the store's anonymous memory (RssAnon) per object (target <= 128 B); W8: the time of one create into that full store, which must evict (target <= 10 ms)"),
-    ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 10 µs, p99 <= 50 µs), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
+    ("pipelined", "W12: one AsyncClient keeping 64 puts of 1 KiB in flight (each its own create, write, seal and release; no batching by the caller) on plasma-store vs Plasma's C++ client's CreateAndSealBatch on Plasma 11 (target >= 2x); each placement"),
+    ("as-future", "W10 + W11: our AsyncClient on both stores (pushes on plasma-store, seal notification + Get on Plasma 11): a producer process seals objects 500 µs apart and each awaited future's seal → resolved time is measured (median target <= 1.2x the relay-idle anchor, two bare hand-overs after the same idle gap; p99 <= 3x the median), with each store's seal → notification time (blocking Subscription) as the reference; each placement. W11: 100,000 futures pending on distinct ids: heap bytes per future (target <= 200) and last seal → all resolved (target <= 100 ms)"),
     ("python", "W13-W16, our Python package (plasma_store) in a child process on plasma-store: W13 put + get of 1 KiB raw buffers (put_raw_buffer + get_buffers) vs pyarrow.plasma on Plasma 11 (target >= 2x); W14 put and get of a large numpy array (100 MB) in GB/s, against memcpy-warm; W15 seal in another process → asyncio future resolved (median, p99) beside the Rust AsyncClient's figure in the same session (target <= 1.5x); W16 heap bytes per pending asyncio future with 100,000 pending (Python's allocations through malloc, mallinfo2)"),
     ("hostile", "W17: hostile load on plasma-store alone (Plasma 11 stalls on it): 100 slowloris peers, a subscriber and a client that never read, 1,000 idle clients, all at once; another client's p99 for create + write + seal and for get of 1 KiB (target <= 5 ms each), and the store's RssAnon before, at its peak and after"),
     ("spill", "W18-W21, spilling to disk on plasma-store alone (Plasma 11 does not spill), in a directory under the system temp dir (TMPDIR picks the disk): W18 spill write and W19 restore throughput for small and large objects (a store filled with them, all pushed out by one create of the whole capacity, then all got back by one get) against the disk's own sequential write (synced) and read (uncached) of the same bytes in the same directory (target >= 0.8x each); W20 p99 of another client's get + release of 1 KiB while a large object is spilled (target <= 5 ms); W21 the store's anonymous memory per spilled object (spill files on /dev/shm)"),
@@ -323,8 +325,15 @@ pub fn run_all(ctx: &Ctx, only: &[String]) -> Result<Measured> {
             Box::new(move |c, m| big::put_fresh(c, fresh, &mut m.rows)),
         ),
         ("batch-1k", Box::new(|c, m| small::batch_1k(c, &mut m.rows))),
+        ("pipelined", Box::new(|c, m| pipelined::run(c, &mut m.rows))),
         ("million", Box::new(|c, m| million::run(c, &mut m.rows))),
-        ("as-future", Box::new(|c, m| as_future::run(c, &mut m.rows))),
+        (
+            "as-future",
+            Box::new(|c, m| {
+                let Measured { anchors, rows, .. } = m;
+                as_future::run(c, anchors, rows)
+            }),
+        ),
         ("hostile", Box::new(|c, m| hostile::run(c, &mut m.rows))),
         (
             "python",

@@ -23,6 +23,29 @@ fn rate(side: Side, kind: ClientKind, samples: Vec<Sample>) -> Result<Contender>
     Contender::from_samples(Some(side), kind, samples, Sample::ops_per_sec)
 }
 
+/// The daemon-only target: the store's CPU per operation with Plasma's C++
+/// client on both stores, ours at most half of Plasma's.
+fn store_cpu_row(
+    id: &str,
+    title: String,
+    placement: Placement,
+    ours: &[Sample],
+    plasma: &Contender,
+) -> Result<Row> {
+    let cpu = |side, s: Vec<Sample>| {
+        Contender::from_samples(Some(side), ClientKind::Cpp, s, Sample::store_cpu_us_per_op)
+    };
+    Ok(Row::versus(
+        id,
+        title,
+        Some(placement),
+        Unit::Micros,
+        cpu(Side::Ours, ours.to_vec())?,
+        cpu(Side::Plasma, plasma.samples.clone())?,
+        Some(Target::RatioAtMost(0.5)),
+    ))
+}
+
 /// W1: put 1 KiB; Rust client vs Plasma's C++ client, and C++ on both.
 pub fn put_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
     let p = &ctx.plan;
@@ -66,12 +89,22 @@ pub fn put_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             plasma.clone(),
             Some(Target::RatioAtLeast(5.0)),
         ));
+        let daemon = take(&mut r, "cpp-ours")?;
+        rows.push(store_cpu_row(
+            "W1-d-cpu",
+            format!(
+                "put {label} (3 requests): store CPU µs per put, C++ client on both (daemon only)"
+            ),
+            placement,
+            &daemon,
+            &plasma,
+        )?);
         rows.push(Row::versus(
             "W1-d",
             format!("put {label}: C++ client on both (daemon only)"),
             Some(placement),
             Unit::OpsPerSec,
-            rate(Side::Ours, ClientKind::Cpp, take(&mut r, "cpp-ours")?)?,
+            rate(Side::Ours, ClientKind::Cpp, daemon)?,
             plasma,
             None,
         ));
@@ -181,7 +214,7 @@ pub fn get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             Unit::OpsPerSec,
             rate(Side::Ours, ClientKind::Rust, take(&mut r, "rust")?)?,
             plasma.clone(),
-            Some(Target::RatioAtLeast(5.0)),
+            Some(Target::RatioAtLeast(20.0)),
         ));
         rows.push(Row::versus(
             "W3-try",
@@ -199,14 +232,22 @@ pub fn get_1k(ctx: &Ctx, rows: &mut Vec<Row>) -> Result<()> {
             Unit::OpsPerSec,
             rate(Side::OursSpin, ClientKind::RustSpin, take(&mut r, "rust-spin")?)?,
             plasma.clone(),
-            Some(Target::RatioAtLeast(5.0)),
+            Some(Target::RatioAtLeast(20.0)),
         ));
+        let daemon = take(&mut r, "cpp-ours")?;
+        rows.push(store_cpu_row(
+            "W3-d-cpu",
+            format!("get + release {label} (2 requests): store CPU µs per get, C++ client on both (daemon only)"),
+            placement,
+            &daemon,
+            &plasma,
+        )?);
         rows.push(Row::versus(
             "W3-d",
             format!("get + release {label}: C++ client on both (daemon only)"),
             Some(placement),
             Unit::OpsPerSec,
-            rate(Side::Ours, ClientKind::Cpp, take(&mut r, "cpp-ours")?)?,
+            rate(Side::Ours, ClientKind::Cpp, daemon)?,
             plasma,
             None,
         ));

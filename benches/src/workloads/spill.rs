@@ -77,6 +77,7 @@ fn sample(store: &Daemon, ops: u64, t0: Instant, cpu0: (f64, f64)) -> Result<Sam
         secs: t0.elapsed().as_secs_f64(),
         store_cpu_secs: store.cpu_secs()? - cpu0.0,
         client_cpu_secs: procfs::thread_cpu_secs()? - cpu0.1,
+        ..Sample::default()
     })
 }
 

@@ -6,9 +6,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use plasma_protocol::ObjectId;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::command::{Command, Link};
+use crate::body::Body;
 use crate::digest::DataHasher;
 use crate::error::SealError;
 use crate::fill;
@@ -24,6 +26,10 @@ use crate::ObjectBuffer;
 /// without sealing it aborts the object (an AbortRequest, sent by the
 /// client's I/O task).
 ///
+/// As with the blocking [`ObjectBuilder`](crate::ObjectBuilder), a small
+/// object on a store that offers our `direct` capability is built in this
+/// process's memory and put with its seal in one round trip.
+///
 /// ```no_run
 /// # async fn f(client: plasma_client::AsyncClient) -> Result<(), Box<dyn std::error::Error>> {
 /// let mut builder = client.create(plasma_client::ObjectId::random(), 5, b"text").await?;
@@ -35,14 +41,22 @@ use crate::ObjectBuffer;
 pub struct AsyncObjectBuilder {
     id: ObjectId,
     /// `None` once sealed (the view then travels with the seal request).
-    view: Option<ViewMut>,
+    view: Option<Body>,
     data_len: usize,
     digest: bool,
     /// The digest state `write_data` computed, while still valid.
     written: Option<DataHasher>,
-    /// Keeps the connection, and with it the object, while the builder
-    /// lives, even after the connection failed.
-    link: Arc<Link>,
+    owner: Owner,
+}
+
+/// Who the builder's object belongs to until seal.
+enum Owner {
+    /// The store created it: the link keeps the connection, and with it
+    /// the object, while the builder lives, even after the connection
+    /// failed.
+    Store(Arc<Link>),
+    /// Nobody yet (a local body): the way to send the Put.
+    Local(UnboundedSender<Command>),
 }
 
 impl AsyncObjectBuilder {
@@ -64,11 +78,30 @@ impl AsyncObjectBuilder {
         }
         Self {
             id,
-            view: Some(view),
+            view: Some(Body::Shared(view)),
             data_len,
             digest,
             written: None,
-            link,
+            owner: Owner::Store(link),
+        }
+    }
+
+    /// A builder of a small object in this process's memory, put with its
+    /// seal through `commands` (the client's attached connection).
+    pub(crate) fn local(
+        id: ObjectId,
+        data_len: usize,
+        metadata: &[u8],
+        digest: bool,
+        commands: UnboundedSender<Command>,
+    ) -> Self {
+        Self {
+            id,
+            view: Some(Body::local(data_len, metadata)),
+            data_len,
+            digest,
+            written: None,
+            owner: Owner::Local(commands),
         }
     }
 
@@ -150,13 +183,28 @@ impl AsyncObjectBuilder {
             let (reply, rx) = oneshot::channel();
             // If the driver is gone the command (and the view) is dropped:
             // the object went with the connection.
-            self.link.send(Command::Seal {
-                id: self.id,
-                digest,
-                view,
-                data_len: self.data_len,
-                reply,
-            });
+            let cmd = match view {
+                Body::Shared(view) => Command::Seal {
+                    id: self.id,
+                    digest,
+                    view,
+                    data_len: self.data_len,
+                    reply,
+                },
+                Body::Local(bytes) => Command::Put {
+                    id: self.id,
+                    bytes,
+                    data_len: self.data_len,
+                    digest,
+                    reply,
+                },
+            };
+            match &self.owner {
+                Owner::Store(link) => link.send(cmd),
+                Owner::Local(commands) => {
+                    let _ = commands.send(cmd);
+                }
+            }
             rx
         });
         async move {
@@ -170,8 +218,8 @@ impl AsyncObjectBuilder {
 
 impl Drop for AsyncObjectBuilder {
     fn drop(&mut self) {
-        if self.view.take().is_some() {
-            self.link.send(Command::Abort(self.id));
+        if let (Some(Body::Shared(_)), Owner::Store(link)) = (self.view.take(), &self.owner) {
+            link.send(Command::Abort(self.id));
         }
     }
 }

@@ -8,6 +8,8 @@
 //! failure, and the views' [`Tether`] keeps the socket, and so the store's
 //! holds and our unsealed objects, until the last view is gone.
 
+use std::sync::Arc;
+
 use plasma_protocol::{Digest, MessageType, ObjectId, Reply};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
@@ -17,12 +19,17 @@ use super::future::Waiter;
 use super::socket::Tether;
 use super::AsyncStats;
 use crate::buffer::ReleaseHook;
+use crate::direct::{Direct, Nudge};
 use crate::error::{AsFutureError, CallError, CreateError, SealError};
 use crate::mapping::ViewMut;
 use crate::ObjectBuffer;
 
 /// A reply channel.
 pub(crate) type ReplyTo<T> = oneshot::Sender<T>;
+
+/// What an attach answers: the `direct` state and a link for its holds,
+/// or nothing if the store could not make a hold table.
+pub(crate) type Attached = Option<(Arc<Direct>, Arc<Link>)>;
 
 /// One message to the driver. Every variant is cheap to drop: dropping a
 /// reply sender makes the caller see `Disconnected`, dropping a `Waiter`
@@ -73,6 +80,21 @@ pub(crate) enum Command {
     Stats(ReplyTo<AsyncStats>),
     /// The store serves our Await addition: wait through it from now on.
     UsePushes,
+    /// Ask the store for the `direct` segments (AttachRequest); the answer
+    /// is the client's `direct` state and a link for direct holds, or
+    /// `None` if the store could not make a hold table.
+    Attach(ReplyTo<Result<Attached, CallError>>),
+    /// PutRequest for a local builder's bytes (`data_len` of data, then the
+    /// metadata).
+    Put {
+        id: ObjectId,
+        bytes: Vec<u8>,
+        data_len: usize,
+        digest: Digest,
+        reply: ReplyTo<Result<ObjectBuffer, SealError>>,
+    },
+    /// The release log has news for the store (HoldsChanged).
+    HoldsChanged,
 }
 
 /// A view's hold on its connection. One per driver at a time, shared by
@@ -95,6 +117,12 @@ impl Link {
     /// nothing is written.
     pub(crate) fn send(&self, cmd: Command) {
         let _ = self.commands.send(cmd);
+    }
+}
+
+impl Nudge for Link {
+    fn nudge(&self) {
+        self.send(Command::HoldsChanged);
     }
 }
 

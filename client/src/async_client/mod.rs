@@ -89,9 +89,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plasma_protocol::{
-    Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request, EXTENSIONS_MARKER,
-};
+use plasma_protocol::{extensions, Encoder, MessageType, ObjectId, ObjectInfo, Reply, Request};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
@@ -103,12 +101,13 @@ pub use waiting::WaitOutcome;
 use crate::client::{give_up_unless_transient, DeleteOutcome};
 use crate::connection::unexpected;
 use crate::digest::{digest, NO_DIGEST};
+use crate::direct::{take_all, Direct};
 use crate::error::{
     AsFutureError, CallError, ConnectError, ContainsError, CreateError, DeleteError, EvictError,
     GetError, ListError, ProtocolError,
 };
 use crate::{replies, ObjectBuffer};
-use command::Command;
+use command::{Command, Link};
 use driver::Driver;
 use socket::Socket;
 
@@ -146,6 +145,13 @@ pub struct AsyncClientOptions {
     /// per object. Connecting asks for the store's debug text once to find
     /// out. Default true; false waits through notifications everywhere.
     pub store_extensions: bool,
+    /// Use this store's `direct` capability when the store offers it, as
+    /// `ClientOptions::direct` does: `try_get` of sealed objects with no
+    /// message, small puts in one round trip. Default true (needs
+    /// `store_extensions`).
+    pub direct: bool,
+    /// As `ClientOptions::put_inline_max`. Default 64 KiB.
+    pub put_inline_max: u64,
 }
 
 impl Default for AsyncClientOptions {
@@ -156,6 +162,8 @@ impl Default for AsyncClientOptions {
             digest: true,
             spin: Duration::ZERO,
             store_extensions: true,
+            direct: true,
+            put_inline_max: crate::client::DEFAULT_PUT_INLINE_MAX,
         }
     }
 }
@@ -222,6 +230,9 @@ struct Shared {
     path: PathBuf,
     capacity: u64,
     digest: bool,
+    /// The `direct` state and the link its holds keep, once attached.
+    direct: Option<(Arc<Direct>, Arc<Link>)>,
+    put_inline_max: u64,
 }
 
 impl std::fmt::Debug for AsyncClient {
@@ -290,6 +301,7 @@ impl AsyncClient {
         };
         let capacity = u64::try_from(memory_capacity)
             .map_err(|_| ConnectError::Protocol(ProtocolError::OutOfRange("memory capacity")))?;
+        let mut direct = None;
         if options.store_extensions {
             // Every Plasma 11 store answers this; only ours ends the text
             // with the marker. Our types are never sent to one that does not.
@@ -299,10 +311,14 @@ impl AsyncClient {
                 MessageType::GetDebugStringReply,
             )
             .await?;
-            let offers = matches!(&reply, Reply::DebugString { text }
-                if text.lines().any(|l| l == EXTENSIONS_MARKER));
-            if offers {
+            let offers = |name| matches!(&reply, Reply::DebugString { text } if extensions::announces(text, name));
+            if offers(extensions::AWAIT) {
                 let _ = commands.send(Command::UsePushes);
+            }
+            if options.direct && offers(extensions::DIRECT) {
+                let (reply, rx) = oneshot::channel();
+                let _ = commands.send(Command::Attach(reply));
+                direct = rx.await.unwrap_or(Err(CallError::Disconnected))?;
             }
         }
         Ok(AsyncClient {
@@ -311,6 +327,8 @@ impl AsyncClient {
                 path,
                 capacity,
                 digest: options.digest,
+                direct,
+                put_inline_max: options.put_inline_max,
             }),
         })
     }
@@ -407,6 +425,24 @@ impl AsyncClient {
         metadata: &[u8],
     ) -> impl Future<Output = Result<AsyncObjectBuilder, CreateError>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
+        match self.create_local(id, data_size, metadata) {
+            // Built here, put with its seal (docs/design.md, "A put in one
+            // round trip").
+            Some(local) => {
+                let _ = reply.send(local);
+            }
+            None => self.send_create(id, data_size, metadata, reply),
+        }
+        async move { rx.await.unwrap_or(Err(CreateError::Disconnected)) }
+    }
+
+    fn send_create(
+        &self,
+        id: ObjectId,
+        data_size: u64,
+        metadata: &[u8],
+        reply: command::ReplyTo<Result<AsyncObjectBuilder, CreateError>>,
+    ) {
         let _ = self.inner.commands.send(Command::Create {
             id,
             data_size,
@@ -414,7 +450,6 @@ impl AsyncClient {
             digest: self.inner.digest,
             reply,
         });
-        async move { rx.await.unwrap_or(Err(CreateError::Disconnected)) }
     }
 
     /// Creates and seals an object in one request, sending the bytes inline
@@ -471,12 +506,68 @@ impl AsyncClient {
         &self,
         ids: &[ObjectId],
     ) -> impl Future<Output = Result<Vec<Option<ObjectBuffer>>, GetError>> + Send + 'static {
-        let (reply, rx) = oneshot::channel();
-        let _ = self.inner.commands.send(Command::Get {
-            ids: ids.to_vec(),
-            reply,
+        // Direct gets first, right here; the store is asked for the rest.
+        let mut found = match &self.inner.direct {
+            Some((direct, link)) => take_all(direct, link, ids),
+            None => vec![None; ids.len()],
+        };
+        let missing: Vec<ObjectId> = crate::connection::distinct(
+            &ids.iter()
+                .zip(&found)
+                .filter(|(_, b)| b.is_none())
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>(),
+        );
+        let asked = (!missing.is_empty()).then(|| {
+            let (reply, rx) = oneshot::channel();
+            let _ = self.inner.commands.send(Command::Get {
+                ids: missing.clone(),
+                reply,
+            });
+            rx
         });
-        async move { Ok(rx.await.unwrap_or(Err(CallError::Disconnected))?) }
+        let ids = ids.to_vec();
+        async move {
+            let Some(rx) = asked else {
+                return Ok(found);
+            };
+            let got = rx.await.unwrap_or(Err(CallError::Disconnected))?;
+            let got: std::collections::HashMap<ObjectId, ObjectBuffer> = missing
+                .into_iter()
+                .zip(got)
+                .filter_map(|(id, b)| Some((id, b?)))
+                .collect();
+            for (slot, id) in found.iter_mut().zip(&ids) {
+                if slot.is_none() {
+                    *slot = got.get(id).cloned();
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    /// A local builder for a small object when the client is attached.
+    fn create_local(
+        &self,
+        id: ObjectId,
+        data_size: u64,
+        metadata: &[u8],
+    ) -> Option<Result<AsyncObjectBuilder, CreateError>> {
+        self.inner.direct.as_ref()?;
+        let size = data_size
+            .checked_add(metadata.len() as u64)
+            .filter(|&s| s <= self.inner.put_inline_max)?;
+        if size > self.inner.capacity {
+            return Some(Err(CreateError::StoreFull));
+        }
+        let data_len = usize::try_from(data_size).ok()?;
+        Some(Ok(AsyncObjectBuilder::local(
+            id,
+            data_len,
+            metadata,
+            self.inner.digest,
+            self.inner.commands.clone(),
+        )))
     }
 
     /// Whether the store has a sealed object `id`.
@@ -636,6 +727,8 @@ mod tests {
                 path: PathBuf::new(),
                 capacity: 0,
                 digest: true,
+                direct: None,
+                put_inline_max: 0,
             }),
         };
         let id = ObjectId::random();

@@ -16,7 +16,7 @@ use plasma_protocol::{
     decode_notification, decode_reply, fd, parse_frame, ObjectInfo, Reply, DEFAULT_MAX_FRAME_LEN,
 };
 
-use crate::connection::{announced_segments, map_segment, Answer};
+use crate::connection::{announced_segments, map_segment, trailing_fds, Answer};
 use crate::error::{CallError, ProtocolError};
 use crate::mapping::Mapping;
 use crate::segments::FileRegistry;
@@ -111,14 +111,17 @@ impl Replies {
                 new.push(*index);
             }
         }
-        // Each new segment's fd follows the reply as one byte carrying it.
-        if self.inbuf.filled < new.len() {
+        // Each new segment's fd follows the reply as one byte carrying it,
+        // then any trailing ones (an AttachReply's).
+        let trailing = trailing_fds(reply);
+        let wanted = new.len() + trailing;
+        if self.inbuf.filled < wanted {
             return Ok(None);
         }
-        if self.fds.len() < new.len() {
+        if self.fds.len() < wanted {
             return Err(ProtocolError::MissingFd.into());
         }
-        self.inbuf.consume(new.len());
+        self.inbuf.consume(wanted);
         for index in &new {
             let fd = self.fds.pop_front().ok_or(ProtocolError::MissingFd)?;
             let mmap_size = announced
@@ -136,11 +139,15 @@ impl Replies {
                 .ok_or(ProtocolError::UnknownSegment(index))?;
             segments.push((index, Arc::clone(mapping)));
         }
+        let mut extra = Vec::with_capacity(trailing);
+        for _ in 0..trailing {
+            extra.push(self.fds.pop_front().ok_or(ProtocolError::MissingFd)?);
+        }
         let reply = self
             .decoded
             .take()
             .ok_or(ProtocolError::Mismatch("reply vanished"))?;
-        Ok(Some(Answer::new(reply, segments)))
+        Ok(Some(Answer::new(reply, segments, extra)))
     }
 
     /// Bytes received and not yet consumed (tests).

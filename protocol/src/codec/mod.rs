@@ -10,6 +10,7 @@
 mod admin;
 mod batch;
 mod delete;
+mod direct;
 mod get;
 mod list_writer;
 mod notification;
@@ -70,6 +71,9 @@ pub enum DecodeError {
     /// An `ObjectInfo` residence value this version does not know.
     #[error("unknown residence value {0}")]
     BadResidence(u8),
+    /// A field whose value is outside the range the protocol allows.
+    #[error("field `{0}` has a value outside its range")]
+    OutOfRange(&'static str),
     /// A notification whose length prefix is negative.
     #[error("notification length {0} is negative")]
     NegativeLength(i64),
@@ -113,7 +117,12 @@ pub fn decode_request(msg_type: i64, payload: &[u8]) -> Result<Request<'_>, Deco
         M::AwaitRequest => admin::decode_id_list(payload).map(|ids| Request::Await { ids }),
         M::UnawaitRequest => admin::decode_id_list(payload).map(|ids| Request::Unawait { ids }),
         M::StatsRequest => admin::decode_empty(payload, Request::Stats),
-        M::ObjectReady | M::UnawaitReply | M::StatsReply => Err(DecodeError::NotARequest(t)),
+        M::AttachRequest => admin::decode_empty(payload, Request::Attach),
+        M::PutRequest => direct::decode_put_request(payload),
+        M::HoldsChanged => admin::decode_empty(payload, Request::HoldsChanged),
+        M::ObjectReady | M::UnawaitReply | M::StatsReply | M::AttachReply | M::PutReply => {
+            Err(DecodeError::NotARequest(t))
+        }
         M::CreateReply
         | M::CreateAndSealReply
         | M::AbortReply
@@ -164,7 +173,14 @@ pub fn decode_reply(msg_type: i64, payload: &[u8]) -> Result<Reply, DecodeError>
         M::ObjectReady => object::decode_object_ready(payload),
         M::UnawaitReply => admin::decode_id_list(payload).map(|removed| Reply::Unawait { removed }),
         M::StatsReply => stats::decode_reply(payload),
-        M::AwaitRequest | M::UnawaitRequest | M::StatsRequest => Err(DecodeError::NotAReply(t)),
+        M::AttachReply => direct::decode_attach_reply(payload),
+        M::PutReply => direct::decode_put_reply(payload),
+        M::AwaitRequest
+        | M::UnawaitRequest
+        | M::StatsRequest
+        | M::AttachRequest
+        | M::PutRequest
+        | M::HoldsChanged => Err(DecodeError::NotAReply(t)),
         M::DisconnectClient
         | M::CreateRequest
         | M::CreateAndSealRequest
@@ -203,7 +219,9 @@ const ID_HINT: usize = 32;
 /// Approximate payload size of `req` (only large ones matter).
 fn request_size_hint(req: &Request<'_>) -> usize {
     match req {
-        Request::CreateAndSeal { data, metadata, .. } => data.len().saturating_add(metadata.len()),
+        Request::CreateAndSeal { data, metadata, .. } | Request::Put { data, metadata, .. } => {
+            data.len().saturating_add(metadata.len())
+        }
         Request::CreateAndSealBatch {
             data,
             metadata,
@@ -289,7 +307,9 @@ impl Encoder {
             | Request::List
             | Request::Subscribe
             | Request::DebugString
-            | Request::Stats => wire::empty_table(fbb),
+            | Request::Stats
+            | Request::Attach
+            | Request::HoldsChanged => wire::empty_table(fbb),
             Request::Create {
                 id,
                 evict_if_full,
@@ -339,6 +359,24 @@ impl Encoder {
             Request::RefreshLru { ids } | Request::Await { ids } | Request::Unawait { ids } => {
                 admin::encode_refresh_request(fbb, scratch, ids)
             }
+            Request::Put {
+                id,
+                evict_if_full,
+                data,
+                metadata,
+                digest,
+                slot,
+            } => direct::encode_put_request(
+                fbb,
+                &direct::PutFields {
+                    id,
+                    evict_if_full: *evict_if_full,
+                    data,
+                    metadata,
+                    digest,
+                    slot: *slot,
+                },
+            ),
         };
         self.finish_frame(req.message_type().as_i64(), root, out);
     }
@@ -393,6 +431,33 @@ impl Encoder {
             ),
             Reply::Unawait { removed } => admin::encode_refresh_request(fbb, scratch, removed),
             Reply::Stats(stats) => stats::encode_reply(fbb, stats),
+            Reply::Attach {
+                error,
+                store_fd,
+                mmap_size,
+            } => direct::encode_attach_reply(fbb, *error, *store_fd, *mmap_size),
+            Reply::Put {
+                id,
+                object,
+                error,
+                store_fd,
+                mmap_size,
+                entry,
+                gen,
+                hold,
+            } => direct::encode_put_reply(
+                fbb,
+                &direct::PutReplyFields {
+                    id,
+                    object,
+                    error: *error,
+                    store_fd: *store_fd,
+                    mmap_size: *mmap_size,
+                    entry: *entry,
+                    gen: *gen,
+                    hold: *hold,
+                },
+            ),
         };
         self.finish_frame(reply.message_type().as_i64(), root, out);
     }

@@ -221,14 +221,19 @@ impl<'a> TableReader<'a> {
         Ok(self.scalar(slot)?.map_or(0, u64::from_le_bytes))
     }
 
+    /// A `uint32` field, 0 when absent.
+    pub(crate) fn u32(&self, slot: u16) -> Result<u32, DecodeError> {
+        Ok(self.scalar(slot)?.map_or(0, u32::from_le_bytes))
+    }
+
+    /// A `uint8` field, 0 when absent.
+    pub(crate) fn u8(&self, slot: u16) -> Result<u8, DecodeError> {
+        Ok(self.scalar::<1>(slot)?.map_or(0, |[b]| b))
+    }
+
     /// An `int32` field, 0 when absent.
     pub(crate) fn i32(&self, slot: u16) -> Result<i32, DecodeError> {
         Ok(self.scalar(slot)?.map_or(0, i32::from_le_bytes))
-    }
-
-    /// A `ubyte` field, 0 when absent.
-    pub(crate) fn u8(&self, slot: u16) -> Result<u8, DecodeError> {
-        Ok(self.scalar::<1>(slot)?.map_or(0, |[b]| b))
     }
 
     /// A `bool` field, false when absent.

@@ -48,7 +48,8 @@ impl Store {
         for id in ids {
             if let Some(slot) = self.table.find(id) {
                 if self.table.get(slot).list == ListTag::Global {
-                    self.global_lru.touch(&mut self.table, slot);
+                    self.global_lru.remove(&mut self.table, slot);
+                    self.lru_append(slot);
                 }
             }
         }

@@ -77,6 +77,9 @@ impl Awaits {
 
     /// Takes every registration for `id` (it was just sealed).
     fn take(&mut self, id: &ObjectId) -> Vec<ClientId> {
+        if self.by_id.is_empty() {
+            return Vec::new(); // the common case: no hashing at all
+        }
         let clients = self.by_id.remove(id).unwrap_or_default();
         for c in &clients {
             if let Some(mine) = self.by_client.get_mut(c) {

@@ -93,11 +93,13 @@ impl Store {
     /// ObjectExists).
     pub(super) fn on_unreferenced(&mut self, slot: u32, out: &mut Outcome) {
         let e = self.table.get(slot);
-        if e.ref_count != 0 {
+        if e.ref_count != 0 || self.direct.is_pinned(slot) {
+            // A pinned object waits for its last slot instead.
             return;
         }
         if e.state == State::Spilling && e.delete_pending {
-            // Taken from memory during its spill, deleted meanwhile.
+            // Taken from memory during its spill, deleted meanwhile (not
+            // published: its entry was retired when the spill began).
             let id = e.id;
             self.counters.deletions += 1;
             self.remove_object(slot, out);
@@ -109,12 +111,20 @@ impl Store {
         }
         if e.delete_pending {
             let id = e.id;
-            self.counters.deletions += 1;
-            self.remove_object(slot, out);
-            self.notify_deletion(id, out);
+            if self.may_free(slot) {
+                self.counters.deletions += 1;
+                self.remove_object(slot, out);
+                self.notify_deletion(id, out);
+            }
         } else if e.list == ListTag::None {
-            self.global_lru.push_back(&mut self.table, slot);
+            self.lru_append(slot);
         }
+    }
+
+    /// `slot` enters the global LRU at its most recent end, now.
+    pub(super) fn lru_append(&mut self, slot: u32) {
+        self.table.get_mut(slot).released_ns = self.now_ns;
+        self.global_lru.push_back(&mut self.table, slot);
     }
 
     pub(super) fn disconnect_client(&mut self, client: ClientId, out: &mut Outcome) {

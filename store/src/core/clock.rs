@@ -11,6 +11,10 @@ pub struct Clock {
     /// Unix seconds, for `create_time` and `construct_duration`
     /// (protocol.md §14.13: whole seconds, not milliseconds).
     pub unix_secs: i64,
+    /// `CLOCK_MONOTONIC` in nanoseconds: the clock direct clients stamp
+    /// their releases with, so the store can order them among its own
+    /// (docs/design.md, "Releases, and what the store learns when").
+    pub mono_ns: u64,
 }
 
 impl Clock {
@@ -20,9 +24,13 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
+        let mono_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_nsec() as u64)
+            .unwrap_or(0);
         Self {
             now: Instant::now(),
             unix_secs,
+            mono_ns,
         }
     }
 
@@ -32,6 +40,7 @@ impl Clock {
         Self {
             now: self.now + std::time::Duration::from_millis(ms),
             unix_secs: self.unix_secs + i64::try_from(ms / 1000).unwrap_or(i64::MAX),
+            mono_ns: self.mono_ns.saturating_add(ms.saturating_mul(1_000_000)),
         }
     }
 }

@@ -142,6 +142,7 @@ impl Store {
             state: State::Created,
             list: ListTag::None,
             delete_pending: false,
+            released_ns: 0,
         };
         let Some(slot) = self.table.insert(entry) else {
             self.allocator.free(extent);
@@ -197,7 +198,8 @@ impl Store {
         out.reply(client, Reply::Seal { id, error });
     }
 
-    fn seal_slot(&mut self, slot: u32, digest: Digest, clock: &Clock) {
+    /// Marks `slot` sealed with `digest` and publishes it in the directory.
+    pub(super) fn seal_slot(&mut self, slot: u32, digest: Digest, clock: &Clock) {
         let e = self.table.get_mut(slot);
         e.state = State::Sealed;
         e.digest = digest;
@@ -211,6 +213,7 @@ impl Store {
         if let Some(c) = self.clients.get_mut(&owner) {
             c.creating.remove(&slot);
         }
+        self.publish(slot);
     }
 
     /// CreateAndSeal (§10.5): create, copy data then metadata, seal, drop
@@ -361,7 +364,7 @@ impl Store {
         self.remove_object(slot, out);
     }
 
-    fn fill(&mut self, slot: u32, data: &[u8], metadata: &[u8]) {
+    pub(super) fn fill(&mut self, slot: u32, data: &[u8], metadata: &[u8]) {
         let e = self.table.get(slot);
         let offset = e.offset;
         let meta_offset = e.offset.saturating_add(e.data_size);
@@ -391,7 +394,7 @@ impl Store {
     }
 }
 
-fn sizes_of(data: &[u8], metadata: &[u8]) -> Sizes {
+pub(super) fn sizes_of(data: &[u8], metadata: &[u8]) -> Sizes {
     Sizes {
         data: data.len() as u64,
         metadata: metadata.len() as u64,

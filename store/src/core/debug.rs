@@ -104,6 +104,10 @@ impl Store {
             text.push('\n');
             text.push_str(line);
         }
+        if self.direct_enabled() {
+            text.push('\n');
+            text.push_str(plasma_protocol::extensions::DIRECT_LINE);
+        }
         // What waits on the store, so that a test can wait until a request
         // has arrived instead of sleeping (our lines, after the marker).
         let waiting_gets = self

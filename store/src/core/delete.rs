@@ -41,6 +41,11 @@ impl Store {
                     } else if e.ref_count > 0 {
                         e.delete_pending = true;
                         ErrorCode::ObjectInUse
+                    } else if !self.may_free(slot) {
+                        // A hold-table slot holds it: deleted when no slot
+                        // names it any more.
+                        self.table.get_mut(slot).delete_pending = true;
+                        ErrorCode::ObjectInUse
                     } else {
                         self.counters.deletions += 1;
                         self.remove_object(slot, out);

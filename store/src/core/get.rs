@@ -157,6 +157,9 @@ impl Store {
     /// `slot` was just sealed: every Get waiting for it takes a hold, and
     /// those now complete are answered (§10.4: before the SealReply).
     pub(super) fn wake_waiters(&mut self, slot: u32, out: &mut Outcome) {
+        if self.waiters.is_empty() {
+            return; // the common case: no hashing at all
+        }
         let id = self.table.get(slot).id;
         self.settle_waiters(id, Some(slot), out);
     }

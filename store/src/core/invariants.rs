@@ -71,15 +71,17 @@ impl Store {
                 }
                 ListTag::None => {
                     // Sealed and unheld objects are always evictable, unless
-                    // a quota owns them.
+                    // a quota owns them or a hold-table slot pinned them.
                     assert!(
-                        !(e.state == State::Sealed && e.ref_count == 0),
+                        !(e.state == State::Sealed
+                            && e.ref_count == 0
+                            && !self.direct.is_pinned(slot)),
                         "sealed unheld object {:?} outside every list",
                         e.id
                     );
                 }
             }
-            if e.state.is_readable() && e.ref_count == 0 {
+            if e.state.is_readable() && e.ref_count == 0 && !self.direct.is_pinned(slot) {
                 assert!(!e.delete_pending, "pending delete not performed");
             }
             // A waiting request is woken by a seal or a restore's end.
@@ -108,6 +110,7 @@ impl Store {
             "counters out of sync with the table"
         );
         assert!(self.allocated <= self.config.capacity, "over budget");
+        self.check_direct();
         assert_eq!(self.global_lru.len(), global_members);
         let walked: Vec<u32> = self.global_lru.slots(&self.table).collect();
         assert_eq!(walked.len(), global_members);

@@ -9,6 +9,8 @@
 //! other clients handled between two slices may change the table: an entry
 //! appears as it was when its slice visited it.
 
+use std::collections::HashMap;
+
 use plasma_protocol::{BuiltFrame, Encoder, ListReplyWriter, Reply};
 
 use super::table::ListTag;
@@ -32,7 +34,9 @@ pub struct LongReply {
 
 #[derive(Debug)]
 enum Kind {
-    List(ListReplyWriter),
+    /// The reply so far, and the connections holding each object through a
+    /// hold-table slot (our `direct`), counted when the List arrived.
+    List(ListReplyWriter, HashMap<u32, u32>),
     Debug(QuotaTally),
     Done,
 }
@@ -49,7 +53,9 @@ impl Store {
     /// Starts the long reply `request` asks for.
     pub fn start_long(&self, request: LongRequest) -> LongReply {
         let kind = match request {
-            LongRequest::List => Kind::List(ListReplyWriter::new(self.table.len())),
+            LongRequest::List => {
+                Kind::List(ListReplyWriter::new(self.table.len()), self.slot_holders())
+            }
             LongRequest::DebugString => Kind::Debug(QuotaTally::default()),
         };
         LongReply { next_slot: 0, kind }
@@ -60,9 +66,14 @@ impl Store {
     pub fn advance_long(&self, job: &mut LongReply, max_slots: usize) -> Option<BuiltFrame> {
         let from = job.next_slot;
         match &mut job.kind {
-            Kind::List(writer) => {
-                for (_, e) in self.table.slot_range(from, max_slots) {
-                    writer.push(&e.list_info());
+            Kind::List(writer, slot_holders) => {
+                for (slot, e) in self.table.slot_range(from, max_slots) {
+                    let mut info = e.list_info();
+                    if let Some(&n) = slot_holders.get(&slot) {
+                        let n = i32::try_from(n).unwrap_or(i32::MAX);
+                        info.ref_count = info.ref_count.saturating_add(n);
+                    }
+                    writer.push(&info);
                 }
             }
             Kind::Debug(tally) => {
@@ -84,7 +95,7 @@ impl Store {
             return None;
         }
         match std::mem::replace(&mut job.kind, Kind::Done) {
-            Kind::List(writer) => Some(writer.finish()),
+            Kind::List(writer, _) => Some(writer.finish()),
             Kind::Debug(tally) => {
                 let text = self.debug_text(tally);
                 let mut frame = Vec::new();

@@ -35,6 +35,7 @@ mod clock;
 mod create;
 mod debug;
 mod delete;
+mod direct;
 mod get;
 mod index;
 mod long_reply;
@@ -62,6 +63,7 @@ use plasma_protocol::{ObjectId, ObjectInfo, Reply, Request};
 pub use allocator::{Allocator, Extent, ALIGN};
 pub use awaits::MAX_AWAITED_PER_CLIENT;
 pub use clock::Clock;
+pub use direct::{HeapWords, SharedWords, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
 pub use long_reply::{LongReply, LongRequest};
 pub use memory::{ArenaMemory, VecMemory};
 pub use quarantine::QuarantineId;
@@ -73,6 +75,7 @@ pub use invariants::EffectChecker;
 
 use awaits::Awaits;
 use client::ClientState;
+use direct::Direct;
 use lru::LruList;
 use quarantine::Quarantines;
 use spill::SpillBook;
@@ -231,6 +234,13 @@ pub enum Violation {
     /// More Await registrations than one client may hold.
     #[error("more than {0} objects awaited by one client")]
     TooManyAwaited(usize),
+    /// A second AttachRequest on one connection.
+    #[error("second attach request on one connection")]
+    SecondAttach,
+    /// A PutRequest naming a slot its sender's hold table does not have
+    /// (or a slot at all, without a hold table).
+    #[error("put request names hold slot {0}, which the sender's hold table does not have")]
+    BadPutSlot(u32),
 }
 
 /// The object store: table, allocator, LRU, clients, pending gets.
@@ -256,6 +266,11 @@ pub struct Store {
     external: HashMap<u32, Box<[u8]>>,
     /// Await registrations (our addition).
     awaits: Awaits,
+    /// The directory and hold tables (our `direct` addition).
+    direct: Direct,
+    /// `Clock::mono_ns` of the request being handled (the time objects
+    /// take their place in the global LRU).
+    now_ns: u64,
     /// Extents kept from reuse while a dropped client's process lives.
     quarantines: Quarantines,
     /// Spill files, writes and reads under way, deferred creates.
@@ -284,6 +299,8 @@ impl Store {
             deadlines: BTreeSet::new(),
             external: HashMap::new(),
             awaits: Awaits::default(),
+            direct: Direct::default(),
+            now_ns: 0,
             quarantines: Quarantines::default(),
             spill: SpillBook::new(config.spill_limit.filter(|_| !config.external_store)),
             counters: Counters::default(),
@@ -310,6 +327,7 @@ impl Store {
         out: &mut Outcome,
     ) -> Result<Handled, Violation> {
         self.connect(client);
+        self.now_ns = self.now_ns.max(clock.mono_ns);
         let kind = req.message_type().dense_index();
         self.counters.requests[kind] += 1;
         let handled = match req {
@@ -367,6 +385,23 @@ impl Store {
                     out,
                 )
             }
+            Request::Put {
+                id,
+                evict_if_full,
+                data,
+                metadata,
+                digest,
+                slot,
+            } => {
+                let object = direct::PutObject {
+                    id,
+                    data,
+                    metadata,
+                    digest,
+                    evict: evict_if_full,
+                };
+                self.put(client, object, slot, clock, out)?
+            }
             other => {
                 self.handle_other(client, other, clock, out)?;
                 Handled::Done
@@ -382,7 +417,7 @@ impl Store {
         Ok(handled)
     }
 
-    /// Every request but the creates (which may be deferred).
+    /// Every request but the creates and puts (which may be deferred).
     fn handle_other(
         &mut self,
         client: ClientId,
@@ -402,10 +437,15 @@ impl Store {
             Request::Release { id } => self.release(client, id, out)?,
             Request::Delete { ids } => self.delete(client, ids, out),
             Request::Contains { id } => self.contains(client, id, out),
-            Request::List => out.effects.push(Effect::Long {
-                to: client,
-                request: LongRequest::List,
-            }),
+            Request::List => {
+                // Holds taken in shared memory count too (long_reply.rs):
+                // read every release log and re-check pinned objects first.
+                self.sync_holds(out);
+                out.effects.push(Effect::Long {
+                    to: client,
+                    request: LongRequest::List,
+                });
+            }
             Request::Evict { num_bytes } => self.evict_request(client, num_bytes, out),
             Request::Subscribe => self.subscribe(client, out),
             Request::SetOptions {
@@ -419,6 +459,8 @@ impl Store {
             Request::RefreshLru { ids } => self.refresh_lru(client, &ids, out),
             Request::Await { ids } => self.await_objects(client, ids, clock, out)?,
             Request::Unawait { ids } => self.unawait(client, ids, out),
+            Request::Attach => self.attach(client, out)?,
+            Request::HoldsChanged => self.holds_changed(client, out),
             Request::Stats => {
                 let stats = Box::new(self.stats());
                 out.reply(client, Reply::Stats(stats));
@@ -436,6 +478,7 @@ impl Store {
         self.drop_awaits(client);
         self.spill.deferred.retain(|&c| c != client);
         self.disconnect_client(client, out);
+        self.detach(client, out);
     }
 
     /// Whether `client`'s last request was deferred and not resumed yet.
@@ -474,6 +517,7 @@ impl Store {
     /// Answers every pending Get whose deadline is at or before `clock.now`
     /// (when the restores it waits for have ended).
     pub fn expire(&mut self, clock: &Clock, out: &mut Outcome) {
+        self.now_ns = self.now_ns.max(clock.mono_ns);
         while let Some(&(t, c)) = self.deadlines.first() {
             if t > clock.now {
                 break;

@@ -81,6 +81,8 @@ impl Store {
             Some(c) => c.held.iter().chain(&c.creating).copied().collect(),
             None => Vec::new(),
         };
+        // And what it holds through its hold table (our `direct`).
+        touched.extend(self.slot_held_by(client));
         touched.sort_unstable();
         touched.dedup();
         for slot in touched {

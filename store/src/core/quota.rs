@@ -77,6 +77,7 @@ impl Store {
             return true;
         }
         let to_free = size - remaining;
+        self.sync_holds(out);
         let mut freed = 0u64;
         while freed < to_free {
             let Some(q) = self.clients.get_mut(&client).and_then(|c| c.quota.as_mut()) else {
@@ -92,6 +93,8 @@ impl Store {
             q.bytes_evicted = q.bytes_evicted.saturating_add(bytes);
             freed = freed.saturating_add(bytes);
             if e.state == State::Sealed && e.ref_count == 0 {
+                // Held through a slot: pinned, joining the global LRU when
+                // released, as a demoted held object does.
                 self.evict_object(slot, Eviction::Pressure, out);
             }
         }
@@ -119,7 +122,7 @@ impl Store {
             q.list.remove(&mut self.table, slot);
             let e = self.table.get(slot);
             if e.state == State::Sealed && e.ref_count == 0 {
-                self.global_lru.push_back(&mut self.table, slot);
+                self.lru_append(slot);
             }
         }
     }

@@ -43,6 +43,7 @@ impl Store {
     /// answer is [`Room::Wait`].
     pub(super) fn reserve(&mut self, size: u64, evict: bool, out: &mut Outcome) -> Room {
         let cap = self.config.capacity;
+        let mut synced = false;
         if self.allocated.saturating_add(size) > cap {
             if !evict {
                 return Room::Full;
@@ -51,6 +52,7 @@ impl Store {
             let freeing = self.spill.freeing;
             if need > freeing {
                 let target = (need - freeing).max(cap / 5);
+                synced = true; // evict_global reads the hold tables first
                 self.evict_global(target, Eviction::Pressure, out);
             }
             // Not `evicted < need`: a quarantined extent stays in the budget
@@ -73,6 +75,9 @@ impl Store {
             if !evict {
                 return Room::Full;
             }
+            if !std::mem::replace(&mut synced, true) {
+                self.sync_holds(out);
+            }
             let Some(victim) = self.global_lru.front() else {
                 return if self.spill.writing() {
                     Room::Wait
@@ -80,9 +85,14 @@ impl Store {
                     Room::Full
                 };
             };
+            // A victim a hold-table slot holds is pinned (and so leaves the
+            // LRU) instead of evicted.
+            if !self.may_free(victim) {
+                continue;
+            }
             let len = self.table.get(victim).extent().map_or(0, |x| x.len);
             self.count_global_eviction(victim);
-            if self.evict_object(victim, Eviction::Pressure, out) {
+            if self.evict_freeable(victim, Eviction::Pressure, out) {
                 // Its extent comes free when the write has ended; enough
                 // of them may make the hole.
                 spilled = spilled.saturating_add(len);
@@ -97,15 +107,34 @@ impl Store {
     /// data+metadata bytes reach `target` or the LRU is empty (§10.12:
     /// zero-size objects go along the way without counting). Returns the
     /// bytes evicted.
+    ///
+    /// Victims are taken in batches, each enough to reach the target:
+    /// published ones are retired and the hold tables scanned once per
+    /// batch; those a slot holds are pinned, not evicted, and the next
+    /// batch makes up for them.
     pub(super) fn evict_global(&mut self, target: u64, how: Eviction, out: &mut Outcome) -> u64 {
+        self.sync_holds(out);
         let mut evicted = 0u64;
         let mut pending = PendingFree::default();
+        let mut batch = Vec::new();
         while evicted < target {
-            let Some(victim) = self.global_lru.front() else {
+            batch.clear();
+            let mut bytes = 0u64;
+            for slot in self.global_lru.slots(&self.table) {
+                if evicted.saturating_add(bytes) >= target {
+                    break;
+                }
+                batch.push(slot);
+                bytes = bytes.saturating_add(self.table.get(slot).size());
+            }
+            if batch.is_empty() {
                 break;
-            };
-            evicted = evicted.saturating_add(self.count_global_eviction(victim));
-            self.evict_into(victim, how, &mut pending, out);
+            }
+            self.take_unheld(&mut batch);
+            for &victim in &batch {
+                evicted = evicted.saturating_add(self.count_global_eviction(victim));
+                self.evict_into(victim, how, &mut pending, out);
+            }
         }
         self.allocator.flush(pending);
         evicted
@@ -120,9 +149,19 @@ impl Store {
 
     /// Evicts one sealed, unheld object: with an external store it moves
     /// aside silently (§10.15), under pressure with spilling on it is
-    /// spilled, otherwise it is deleted with a notification. True if it is
-    /// being spilled (its memory is freed later).
+    /// spilled, otherwise it is deleted with a notification. False if a
+    /// hold-table slot holds it: it is pinned instead.
     pub(super) fn evict_object(&mut self, slot: u32, how: Eviction, out: &mut Outcome) -> bool {
+        if !self.may_free(slot) {
+            return false;
+        }
+        self.evict_freeable(slot, how, out);
+        true
+    }
+
+    /// [`Store::evict_object`] of an object `take_unheld` let through. True
+    /// if it is being spilled (its memory is freed later).
+    fn evict_freeable(&mut self, slot: u32, how: Eviction, out: &mut Outcome) -> bool {
         let mut pending = PendingFree::default();
         let spilling = self.evict_into(slot, how, &mut pending, out);
         self.allocator.flush(pending);
@@ -140,6 +179,7 @@ impl Store {
         pending: &mut PendingFree,
         out: &mut Outcome,
     ) -> bool {
+        self.assert_unpublished(slot);
         stats::enter(&mut self.counters.evictions, self.table.get(slot).size());
         if self.config.external_store {
             self.move_out(slot);
@@ -202,6 +242,7 @@ impl Store {
         e.digest = [0; 8];
         e.create_time = unix_secs;
         e.construct_duration = 0;
+        self.publish(slot);
         true
     }
 
@@ -241,6 +282,7 @@ impl Store {
     /// external bytes or its spill file, forgets it. No notification (the
     /// effects are those of its spill file).
     pub(super) fn remove_object(&mut self, slot: u32, out: &mut Outcome) {
+        self.assert_unpublished(slot);
         self.unlink(slot);
         let e = self.table.get(slot);
         debug_assert_eq!(e.ref_count, 0, "removing a held object");

@@ -57,6 +57,13 @@ pub(super) fn leave(t: &mut Tally, bytes: u64) {
     t.bytes = t.bytes.saturating_sub(bytes);
 }
 
+fn plus(a: Tally, b: Tally) -> Tally {
+    Tally {
+        objects: a.objects.saturating_add(b.objects),
+        bytes: a.bytes.saturating_add(b.bytes),
+    }
+}
+
 fn minus(a: Tally, b: Tally) -> Tally {
     Tally {
         objects: a.objects.saturating_sub(b.objects),
@@ -98,10 +105,13 @@ impl Store {
             .collect();
         let mut s = StoreStats::default();
         s.capacity = self.config.capacity;
+        // Held through the socket (counted as it happens), or only through
+        // a hold-table slot (our `direct`: found by a scan now).
+        let held = plus(c.held, self.slot_held_only());
         s.created = c.created;
         s.sealed = sealed;
-        s.held = c.held;
-        s.evictable = minus(sealed, c.held);
+        s.held = held;
+        s.evictable = minus(sealed, held);
         s.external = c.external;
         s.clients = self.clients.len() as u64;
         s.subscribers = self.subscribers as u64;
@@ -137,6 +147,7 @@ impl Store {
                 State::Vacant | State::Spilled | State::Restoring => {}
             }
         }
+        let held = plus(held, self.slot_held_only());
         s.created = created;
         s.sealed = sealed;
         s.held = held;

@@ -111,6 +111,10 @@ pub struct Entry {
     pub list: ListTag,
     /// A Delete arrived while the object was unsealed or held (§10.9).
     pub delete_pending: bool,
+    /// When it took its place in the global LRU (`Clock::mono_ns`): a
+    /// release read late from a hold table's log is placed by its own time
+    /// among the others.
+    pub released_ns: u64,
 }
 
 impl Entry {
@@ -416,13 +420,14 @@ mod tests {
             state: State::Created,
             list: ListTag::None,
             delete_pending: false,
+            released_ns: 0,
         }
     }
 
     #[test]
     fn entries_are_small() {
         assert!(
-            std::mem::size_of::<Entry>() <= 88,
+            std::mem::size_of::<Entry>() <= 96,
             "{}",
             std::mem::size_of::<Entry>()
         );

@@ -71,6 +71,7 @@ impl Kit {
             clock: Clock {
                 now: Instant::now(),
                 unix_secs: 1_700_000_000,
+                mono_ns: 1_000_000_000,
             },
             io: Vec::new(),
             disk: HashMap::new(),

@@ -35,6 +35,8 @@ pub struct Connection {
     pub doomed: bool,
     /// Registered for writable events (only while output waits).
     pub write_interest: bool,
+    /// This connection's hold table (our `direct` capability), once made.
+    pub holds: Option<std::os::fd::OwnedFd>,
     /// The peer's process id at connect (SO_PEERCRED).
     pub pid: i32,
     /// What its input buffer is charged against the input budget.
@@ -62,6 +64,7 @@ impl Connection {
             partial: None,
             doomed: false,
             write_interest: false,
+            holds: None,
             pid,
             charged: 0,
             busy: false,

@@ -8,10 +8,11 @@ use mio::unix::SourceFd;
 use mio::Interest;
 
 use super::event_loop::{conn_token, is_disconnect, sub_token, DropReason, EventLoop};
+use super::output::{Segment, SegmentFds};
 use super::slices::NOTES_PER_TURN;
 use super::subscriber::Subscriber;
 use crate::arena::SEGMENT_ID;
-use crate::core::{ClientId, Effect, Outcome};
+use crate::core::{ClientId, Effect, Outcome, DIRECTORY_SEGMENT, HOLDS_SEGMENT};
 use plasma_protocol::Reply;
 
 impl EventLoop {
@@ -36,10 +37,15 @@ impl EventLoop {
                     conn.output
                         .push_bytes(|buf| encoder.encode_reply(&reply, buf));
                     for segment in fds {
-                        if segment == SEGMENT_ID {
-                            conn.output.push_arena_fd();
-                        } else {
-                            tracing::error!(client = to, segment, "reply names an unknown segment");
+                        match segment {
+                            SEGMENT_ID => conn.output.push_fd(Segment::Arena),
+                            DIRECTORY_SEGMENT => conn.output.push_fd(Segment::Directory),
+                            HOLDS_SEGMENT => conn.output.push_fd(Segment::Holds),
+                            _ => tracing::error!(
+                                client = to,
+                                segment,
+                                "reply names an unknown segment"
+                            ),
                         }
                     }
                 }
@@ -56,13 +62,24 @@ impl EventLoop {
         // backlog of earlier notifications is still draining).
         self.deliver_notes(NOTES_PER_TURN, !backlogged);
         for (id, before) in replied {
+            // The connection having its turn gets its replies in one write
+            // when its burst of frames is handled (`burst.rs`).
+            if self.defer_flush(id, before) {
+                continue;
+            }
             self.flush_connection(id, Some(before));
-            let answered = !self.store.has_pending_get(id);
-            if let Some(conn) = self.conns.get_mut(&id) {
-                if conn.blocked && answered {
-                    conn.blocked = false;
-                    self.ready.insert(id);
-                }
+            self.unblock_if_answered(id);
+        }
+    }
+
+    /// A connection whose head frame waited for its pending Get goes on
+    /// once that Get is answered.
+    pub(super) fn unblock_if_answered(&mut self, id: ClientId) {
+        let answered = !self.store.has_pending_get(id);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if conn.blocked && answered {
+                conn.blocked = false;
+                self.ready.insert(id);
             }
         }
     }
@@ -74,7 +91,12 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let result = conn.output.flush(conn.stream.as_fd(), self.arena.fd());
+        let fds = SegmentFds {
+            arena: self.arena.fd(),
+            directory: self.directory.as_ref().map(|d| d.as_fd()),
+            holds: conn.holds.as_ref().map(|h| h.as_fd()),
+        };
+        let result = conn.output.flush(conn.stream.as_fd(), fds);
         let waiting = conn.output.queued() > 0;
         let stale = unread_old_output(before, conn.output.queued());
         let problem = match result {

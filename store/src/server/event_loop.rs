@@ -38,6 +38,9 @@ const READ_BYTES_PER_TURN: usize = 8 << 20;
 /// While its head frame waits for a pending Get, a connection is read only
 /// until this much is buffered.
 const BLOCKED_READ_LIMIT: usize = 1 << 20;
+/// A head frame missing at most this much is waited for briefly instead of
+/// slept on (`burst.rs`).
+const SHORT_FRAME_REST: usize = 64 << 10;
 
 /// The token of a client's main socket.
 pub(super) fn conn_token(id: ClientId) -> Token {
@@ -90,6 +93,10 @@ pub(super) struct EventLoop {
     pub(super) limits: Limits,
     /// Connections to drop once the current step is over, with the reason.
     pub(super) doomed: Vec<(ClientId, DropReason)>,
+    /// The directory's descriptor, when the store offers `direct`.
+    pub(super) directory: Option<std::os::fd::OwnedFd>,
+    /// The connection having its turn (`burst.rs`).
+    pub(super) turn: super::burst::Turn,
     /// Clients served at once (`--max-clients`).
     pub(super) max_clients: usize,
     /// Refusing and pausing state of the accept side.
@@ -177,6 +184,8 @@ impl EventLoop {
                 drain_timeout: config.drain_timeout,
             },
             doomed: Vec::new(),
+            directory: None,
+            turn: Default::default(),
             max_clients: config.max_clients.max(1),
             admission: Admission::default(),
             watched: Watched::default(),
@@ -385,10 +394,18 @@ impl EventLoop {
         }
     }
 
-    /// One turn: handle frames, read more when they run out, within budgets.
+    /// One turn: handle frames, read more when they run out, within budgets;
+    /// the turn's replies go out in one write per burst (`burst.rs`).
     fn serve(&mut self, id: ClientId) {
+        self.begin_turn(id);
+        self.serve_turn(id);
+        self.end_turn();
+    }
+
+    fn serve_turn(&mut self, id: ClientId) {
         let mut frames_left = FRAMES_PER_TURN;
         let mut read_left = READ_BYTES_PER_TURN;
+        let mut waited = false;
         loop {
             let step = self.handle_frames(id, &mut frames_left);
             let Some(conn) = self.conns.get_mut(&id) else {
@@ -411,6 +428,41 @@ impl EventLoop {
             }
             let over_limit =
                 step == Step::Blocked && conn.input.pending().len() > BLOCKED_READ_LIMIT;
+            // A frame under way (a few bytes short) is waited for briefly,
+            // once per turn, rather than slept on.
+            let under_way = step == Step::NeedBytes
+                && !conn.input.pending().is_empty()
+                && conn
+                    .input
+                    .head_frame_missing()
+                    .is_none_or(|m| m <= SHORT_FRAME_REST);
+            if !conn.readable && under_way && !waited {
+                waited = true;
+                self.flush_turn();
+                match self.wait_for_rest(id) {
+                    Ok((n, drained)) if n > 0 => {
+                        read_left = read_left.saturating_sub(n);
+                        if let Some(conn) = self.conns.get_mut(&id) {
+                            conn.readable = !drained;
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.doom(
+                            id,
+                            DropReason::Loud(format!("reading from the client failed: {e}")),
+                        );
+                        return;
+                    }
+                }
+                if self.conns.get(&id).is_some_and(|c| c.eof) {
+                    continue;
+                }
+            }
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
             if !conn.readable || over_limit {
                 // Revisited on the next readable event, or when unblocked.
                 self.ready.remove(&id);
@@ -419,38 +471,35 @@ impl EventLoop {
             if read_left == 0 {
                 return;
             }
+            // Before reading more: the replies to what was handled so far.
+            self.flush_turn();
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if conn.doomed {
+                return;
+            }
             let want = conn.input.head_frame_missing().unwrap_or(0);
-            let wanted = charge(
-                conn.input
-                    .allocated_after_read(want)
-                    .max(conn.input.footprint()),
-            );
-            if !self
-                .budget
-                .admits(conn.charged, wanted, self.limits.input_budget)
-            {
+            let Some(read) = self.read_charged(id, want) else {
                 // Read again when another connection's frame is done.
                 self.budget.wait(id);
                 self.ready.remove(&id);
                 return;
-            }
-            let sock = std::os::fd::AsFd::as_fd(&conn.stream);
-            let read = conn.input.read_from(sock, want);
-            // The read may have brought the header of a large frame.
-            let reserved = charge(conn.input.footprint());
-            let admitted = self
-                .budget
-                .admits(conn.charged, reserved, self.limits.input_budget);
-            let now = if admitted {
-                reserved
-            } else {
-                charge(conn.input.allocated())
             };
-            self.budget.recharge(conn.charged, now);
-            conn.charged = now;
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
             match read {
-                Ok(0) => conn.eof = true,
-                Ok(n) => read_left = read_left.saturating_sub(n),
+                Ok((0, _)) => conn.eof = true,
+                Ok((n, drained)) => {
+                    read_left = read_left.saturating_sub(n);
+                    if drained {
+                        // The next bytes raise a new event; no read for
+                        // EAGAIN now.
+                        conn.readable = false;
+                        conn.input.shrink_when_idle();
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     conn.readable = false;
                     conn.input.shrink_when_idle();
@@ -466,6 +515,45 @@ impl EventLoop {
                 }
             }
         }
+    }
+}
+
+impl EventLoop {
+    /// One read from `id`'s socket of up to what its head frame lacks,
+    /// within the input budget: `None` if the budget cannot take the
+    /// buffer the read may need (the connection then waits its turn).
+    pub(super) fn read_charged(
+        &mut self,
+        id: ClientId,
+        want: usize,
+    ) -> Option<io::Result<(usize, bool)>> {
+        let conn = self.conns.get_mut(&id)?;
+        let wanted = charge(
+            conn.input
+                .allocated_after_read(want)
+                .max(conn.input.footprint()),
+        );
+        if !self
+            .budget
+            .admits(conn.charged, wanted, self.limits.input_budget)
+        {
+            return None;
+        }
+        let sock = std::os::fd::AsFd::as_fd(&conn.stream);
+        let read = conn.input.read_from(sock, want);
+        // The read may have brought the header of a large frame.
+        let reserved = charge(conn.input.footprint());
+        let admitted = self
+            .budget
+            .admits(conn.charged, reserved, self.limits.input_budget);
+        let now = if admitted {
+            reserved
+        } else {
+            charge(conn.input.allocated())
+        };
+        self.budget.recharge(conn.charged, now);
+        conn.charged = now;
+        Some(read)
     }
 }
 

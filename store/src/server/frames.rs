@@ -91,6 +91,11 @@ impl EventLoop {
                     conn.input.consume(used);
                     conn.awaiting_subscriber_fd = true;
                 }
+                Request::Attach => {
+                    conn.input.consume(used);
+                    self.make_hold_table(id);
+                    self.handle_request(id, Request::Attach);
+                }
                 request => {
                     let started = Instant::now();
                     let kind = request.message_type();

@@ -156,11 +156,15 @@ impl InBuf {
     }
 
     /// One `recvmsg` into the buffer; `want` hints how many bytes the head
-    /// frame still lacks. Returns the bytes read (0 = EOF).
-    pub fn read_from(&mut self, sock: BorrowedFd<'_>, want: usize) -> io::Result<usize> {
+    /// frame still lacks. Returns the bytes read (0 = EOF) and whether the
+    /// socket was left empty: a read shorter than the room offered, with no
+    /// descriptor (Linux ends a stream read early only at a descriptor or
+    /// an empty queue), so the next bytes will raise a new readiness edge.
+    pub fn read_from(&mut self, sock: BorrowedFd<'_>, want: usize) -> io::Result<(usize, bool)> {
         self.make_room(want);
         let offered = self.buf.len() - self.end;
         self.scratch_fds.clear();
+        let room = self.buf.len() - self.end;
         let n = plasma_protocol::fd::recv_with_fds(
             sock,
             &mut self.buf[self.end..],
@@ -169,8 +173,9 @@ impl InBuf {
         if n == 0 {
             // Descriptors without bytes cannot be placed: close them.
             self.scratch_fds.clear();
-            return Ok(0);
+            return Ok((0, false));
         }
+        let drained = n < room && self.scratch_fds.is_empty();
         self.end += n;
         if n == offered {
             self.spare = (self.spare * 2).min(LARGE_SPARE);
@@ -180,7 +185,7 @@ impl InBuf {
         for fd in self.scratch_fds.drain(..) {
             self.fds.push_back((carrier, fd));
         }
-        Ok(n)
+        Ok((n, drained))
     }
 
     /// Bytes held, and free space wanted after them for a read: the current
@@ -221,15 +226,39 @@ mod tests {
         let (mut a, b) = UnixStream::pair().unwrap();
         let mut input = InBuf::default();
         a.write_all(b"hello").unwrap();
-        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 5);
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), (5, true), "drained");
         a.write_all(b" world").unwrap();
-        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 6);
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), (6, true));
         assert_eq!(input.pending(), b"hello world");
         input.consume(6);
         assert_eq!(input.pending(), b"world");
         assert_eq!(input.head_offset(), 6);
         drop(a);
-        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), 0);
+        assert_eq!(input.read_from(b.as_fd(), 0).unwrap(), (0, false));
+    }
+
+    #[test]
+    fn a_read_that_fills_the_room_or_stops_at_a_descriptor_is_not_drained() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut input = InBuf::default();
+        a.write_all(&vec![1u8; 200_000]).unwrap();
+        let (n, drained) = input.read_from(b.as_fd(), 0).unwrap();
+        assert!(!drained, "{n} bytes filled the room; more wait");
+        let (passed, _keep) = UnixStream::pair().unwrap();
+        while input.read_from(b.as_fd(), 0).is_ok() {}
+        a.write_all(b"x").unwrap();
+        plasma_protocol::fd::send_fd(a.as_fd(), passed.as_fd()).unwrap();
+        a.write_all(b"more").unwrap();
+        let mut reads = Vec::new();
+        while let Ok(r) = input.read_from(b.as_fd(), 0) {
+            reads.push(r);
+        }
+        assert_eq!(
+            reads.first(),
+            Some(&(2, false)),
+            "{reads:?}: stops after the fd"
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 
 mod admission;
 mod budget;
+mod burst;
 mod connection;
 mod disk;
 mod drain;
 mod effects;
 mod event_loop;
 mod frames;
+mod holds;
 mod input;
 pub mod listener;
 mod observe;
@@ -134,7 +136,8 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
         );
     }
     let spill = spill_dir.map(|dir| (dir, mapping.io()));
-    let store = Store::new(store_config, Box::new(mapping));
+    let mut store = Store::new(store_config, Box::new(mapping));
+    let directory = directory(&config, &mut store);
     let policy = PeerPolicy::new(config.allow_uids.clone(), config.allow_gids.clone());
     let listener = match activated {
         Some(socket) => {
@@ -147,6 +150,7 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     let waker = shutdown.clone();
     let mut event_loop =
         event_loop::EventLoop::new(&config, listener, store, arena, shutdown, signals, spill)?;
+    event_loop.directory = directory;
     let _metrics = match config.metrics_listen {
         Some(addr) => {
             let (server, requests) = MetricsServer::start(addr, Box::new(move || waker.wake()))?;
@@ -166,4 +170,32 @@ pub fn run(config: ServerConfig, shutdown: Shutdown) -> Result<(), ServerError> 
     let result = event_loop.run();
     tracing::info!("store stopped");
     result
+}
+
+/// Makes the directory of our `direct` capability and gives it to the
+/// store; its descriptor is for clients. Without one (turned off, or the
+/// memfd could not be made) the store simply does not offer `direct`.
+fn directory(config: &ServerConfig, store: &mut Store) -> Option<std::os::fd::OwnedFd> {
+    let entries = config.directory_entries();
+    if entries == 0 {
+        return None;
+    }
+    let geo = plasma_protocol::direct::DirectoryGeometry::for_entries(entries);
+    let made = crate::arena::create_words(crate::arena::SegmentKind::Directory, geo.words());
+    match made {
+        Ok((fd, mapping)) => match store.set_directory(Box::new(mapping), entries) {
+            Ok(()) => {
+                tracing::info!(entries, bytes = geo.bytes(), "directory ready");
+                Some(fd)
+            }
+            Err(e) => {
+                tracing::warn!("direct gets off: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("direct gets off: cannot make the directory: {e}");
+            None
+        }
+    }
 }

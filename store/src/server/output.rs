@@ -16,8 +16,40 @@ use nix::sys::socket::{send, MsgFlags};
 enum Item {
     /// Frame bytes; `sent` of them already went out.
     Bytes { data: Vec<u8>, sent: usize },
-    /// One fd message carrying the arena descriptor.
-    ArenaFd,
+    /// One fd message carrying this segment's descriptor.
+    Fd(Segment),
+}
+
+/// A segment whose descriptor can follow a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// The arena.
+    Arena,
+    /// The directory (`direct`).
+    Directory,
+    /// The connection's own hold table (`direct`).
+    Holds,
+}
+
+/// The descriptors a connection's queued fd messages may carry.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentFds<'a> {
+    /// The arena.
+    pub arena: BorrowedFd<'a>,
+    /// The directory, if the store has one.
+    pub directory: Option<BorrowedFd<'a>>,
+    /// The connection's hold table, if it has one.
+    pub holds: Option<BorrowedFd<'a>>,
+}
+
+impl<'a> SegmentFds<'a> {
+    fn get(&self, segment: Segment) -> Option<BorrowedFd<'a>> {
+        match segment {
+            Segment::Arena => Some(self.arena),
+            Segment::Directory => self.directory,
+            Segment::Holds => self.holds,
+        }
+    }
 }
 
 /// Ordered output of one connection.
@@ -80,15 +112,16 @@ impl OutQueue {
         });
     }
 
-    /// Appends one fd message carrying the arena descriptor.
-    pub fn push_arena_fd(&mut self) {
-        self.items.push_back(Item::ArenaFd);
+    /// Appends one fd message carrying `segment`'s descriptor.
+    pub fn push_fd(&mut self, segment: Segment) {
+        self.items.push_back(Item::Fd(segment));
         self.queued += 1;
     }
 
     /// Sends as much as the socket takes. `Ok` when everything went out or
-    /// the socket is full; `Err` when the peer is gone.
-    pub fn flush(&mut self, sock: BorrowedFd<'_>, arena_fd: BorrowedFd<'_>) -> io::Result<()> {
+    /// the socket is full; `Err` when the peer is gone (or a descriptor to
+    /// send does not exist, which no reply of the core asks for).
+    pub fn flush(&mut self, sock: BorrowedFd<'_>, fds: SegmentFds<'_>) -> io::Result<()> {
         while let Some(item) = self.items.front_mut() {
             let done = match item {
                 Item::Bytes { data, sent } => {
@@ -102,14 +135,19 @@ impl OutQueue {
                     }
                     *sent == data.len()
                 }
-                Item::ArenaFd => match plasma_protocol::fd::send_fd(sock, arena_fd) {
-                    Ok(()) => {
-                        self.queued -= 1;
-                        true
+                Item::Fd(segment) => {
+                    let fd = fds
+                        .get(*segment)
+                        .ok_or_else(|| io::Error::other(format!("no {segment:?} descriptor")))?;
+                    match plasma_protocol::fd::send_fd(sock, fd) {
+                        Ok(()) => {
+                            self.queued -= 1;
+                            true
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) => return Err(e),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(e) => return Err(e),
-                },
+                }
             };
             if !done {
                 return Ok(());
@@ -127,16 +165,24 @@ mod tests {
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
 
+    fn fds(arena: &UnixStream) -> SegmentFds<'_> {
+        SegmentFds {
+            arena: arena.as_fd(),
+            directory: None,
+            holds: None,
+        }
+    }
+
     #[test]
     fn frames_and_fd_messages_arrive_in_queue_order() {
         let (a, mut b) = UnixStream::pair().unwrap();
         let (arena, _keep) = UnixStream::pair().unwrap();
         let mut q = OutQueue::default();
         q.push_bytes(|v| v.extend_from_slice(b"reply"));
-        q.push_arena_fd();
+        q.push_fd(Segment::Arena);
         q.push_bytes(|v| v.extend_from_slice(b"next"));
         assert_eq!(q.queued(), 10);
-        q.flush(a.as_fd(), arena.as_fd()).unwrap();
+        q.flush(a.as_fd(), fds(&arena)).unwrap();
         assert!(q.is_empty());
         assert_eq!(q.queued(), 0);
         let mut head = [0u8; 5];
@@ -156,13 +202,13 @@ mod tests {
         let mut q = OutQueue::default();
         let big = vec![9u8; 8 << 20];
         q.push_bytes(|v| v.extend_from_slice(&big));
-        q.flush(a.as_fd(), arena.as_fd()).unwrap();
+        q.flush(a.as_fd(), fds(&arena)).unwrap();
         let left = q.queued();
         assert!(left > 0 && left < big.len() as u64);
         let mut got = vec![0u8; big.len() - left as usize];
         b.read_exact(&mut got).unwrap();
         while !q.is_empty() {
-            q.flush(a.as_fd(), arena.as_fd()).unwrap();
+            q.flush(a.as_fd(), fds(&arena)).unwrap();
             let mut chunk = vec![0u8; 1 << 16];
             let n = b.read(&mut chunk).unwrap();
             got.extend_from_slice(&chunk[..n]);
@@ -182,6 +228,6 @@ mod tests {
         drop(b);
         let mut q = OutQueue::default();
         q.push_bytes(|v| v.extend_from_slice(b"x"));
-        assert!(q.flush(a.as_fd(), arena.as_fd()).is_err());
+        assert!(q.flush(a.as_fd(), fds(&arena)).is_err());
     }
 }

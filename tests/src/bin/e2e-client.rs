@@ -18,6 +18,8 @@
 //!     bad frame so that the store drops the connection, print "dropped";
 //!     when CHECKFILE exists, read the object's bytes again (through the
 //!     arena's descriptor, still open) and print "len=N crc=X"; sleep
+//! e2e-client put-and-hang SOCKET IDHEX SIZE  put (create, write, seal), keep the buffer, print "put", sleep until killed
+//! e2e-client release-and-hang SOCKET IDHEX...  get each and drop it, print "released", sleep until killed
 //! ```
 //!
 //! `kill-me` is the kill sweep's victim (`tests/tests/kill_sweep.rs`). The
@@ -37,7 +39,7 @@ use plasma_protocol::{ErrorCode, ObjectId, Reply, Request};
 
 const USAGE: &str = "usage: e2e-client put SOCKET IDHEX SIZE SEED | get SOCKET IDHEX TIMEOUT_MS | \
 create-and-hang SOCKET IDHEX SIZE | hold SOCKET IDHEX... | get-blocking SOCKET IDHEX | \
-get-all SOCKET IDHEX... | \
+get-all SOCKET IDHEX... | put-and-hang SOCKET IDHEX SIZE | release-and-hang SOCKET IDHEX... | \
 kill-me SOCKET STEP SEED IDHEX... | hold-past-drop SOCKET IDHEX CHECKFILE";
 
 /// Size of the objects `kill-me` creates.
@@ -127,6 +129,27 @@ fn run(args: &[String]) -> Result<(), String> {
                 say(&format!("{line} digest={}", if ok { "ok" } else { "bad" }));
             }
             Ok(())
+        }
+        ("put-and-hang", [id, size]) => {
+            let (id, size) = (parse_id(id)?, parse_num(size)?);
+            let client = connect()?;
+            let mut builder = client
+                .create(id, size, b"")
+                .map_err(|e| format!("create: {e}"))?;
+            builder.data_mut().fill(7);
+            let sealed = builder.seal().map_err(|e| format!("seal: {e}"))?;
+            say("put");
+            hang(&(client, sealed))
+        }
+        ("release-and-hang", ids) if !ids.is_empty() => {
+            let ids = ids
+                .iter()
+                .map(|s| parse_id(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = connect()?;
+            drop(client.get(&ids).map_err(|e| format!("get: {e}"))?);
+            say("released");
+            hang(&client)
         }
         ("kill-me", [step, seed, ids @ ..]) => {
             let seed = parse_num(seed)?;

@@ -98,6 +98,15 @@ impl Driver {
                 let _ = reply.send(self.stats);
             }
             Command::UsePushes => self.pushes = true,
+            Command::Attach(reply) => self.send_attach(reply),
+            Command::Put {
+                id,
+                bytes,
+                data_len,
+                digest,
+                reply,
+            } => self.send_put(id, &bytes, data_len, digest, reply),
+            Command::HoldsChanged => self.encode(&plasma_protocol::Request::HoldsChanged),
         }
     }
 

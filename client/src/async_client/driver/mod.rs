@@ -23,10 +23,12 @@
 //! | `pairing.rs` | the requests written ([`Expect`](pairing::Expect)) and the reply that answers each |
 //! | `fetches.rs` | the router's Gets of awaited objects, with notifications (Plasma 11) |
 //! | `pushes.rs` | the router's Awaits and the objects the store pushes (our addition) |
+//! | `direct.rs` | attaching, Puts of local builders, HoldsChanged (our `direct` addition) |
 //! | `channel.rs` | the notification channel: set up, live, lost, stopped |
 
 mod channel;
 mod commands;
+mod direct;
 mod fetches;
 mod pairing;
 mod pushes;
@@ -107,6 +109,8 @@ pub(crate) struct Driver {
     closed: bool,
     /// Busy-polling: read sockets even when tokio has seen no readiness.
     polling: bool,
+    /// The `direct` state, once attached (our addition).
+    direct: Option<Arc<crate::direct::Direct>>,
 }
 
 impl Driver {
@@ -137,6 +141,7 @@ impl Driver {
             stats: AsyncStats::default(),
             closed: false,
             polling: false,
+            direct: None,
         }
     }
 

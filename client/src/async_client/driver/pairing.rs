@@ -54,6 +54,18 @@ pub(super) enum Expect {
     },
     /// Our UnawaitRequest (its reply names the registrations it removed).
     Unawait,
+    /// Our AttachRequest.
+    Attach {
+        reply: ReplyTo<Result<crate::async_client::command::Attached, CallError>>,
+    },
+    /// Our PutRequest (`slot`: the hold-table slot it names).
+    Put {
+        id: ObjectId,
+        data_len: usize,
+        metadata_len: usize,
+        slot: Option<u32>,
+        reply: ReplyTo<Result<ObjectBuffer, SealError>>,
+    },
 }
 
 impl Expect {
@@ -66,6 +78,8 @@ impl Expect {
             Expect::Get { .. } | Expect::Fetch { .. } => MessageType::GetReply,
             Expect::Abort { .. } => MessageType::AbortReply,
             Expect::Unawait => MessageType::UnawaitReply,
+            Expect::Attach { .. } => MessageType::AttachReply,
+            Expect::Put { .. } => MessageType::PutReply,
         }
     }
 
@@ -83,6 +97,12 @@ impl Expect {
             }
             Expect::Get { reply, .. } => {
                 let _ = reply.send(Err(err));
+            }
+            Expect::Attach { reply } => {
+                let _ = reply.send(Err(err));
+            }
+            Expect::Put { reply, .. } => {
+                let _ = reply.send(Err(err.into()));
             }
             Expect::Fetch { .. } | Expect::Abort { .. } | Expect::Unawait => {}
         }
@@ -167,6 +187,14 @@ impl Driver {
                 };
                 self.on_unawaited(&removed);
             }
+            Expect::Attach { reply } => self.on_attached(answer, reply)?,
+            Expect::Put {
+                id,
+                data_len,
+                metadata_len,
+                slot,
+                reply,
+            } => self.on_put(&answer, id, (data_len, metadata_len), slot, reply)?,
         }
         Ok(())
     }

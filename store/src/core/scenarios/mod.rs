@@ -2,6 +2,7 @@
 //! invariants checked after every step.
 
 mod awaiting;
+mod direct;
 mod lifecycle;
 mod long_replies;
 mod pyarrow;

@@ -126,6 +126,7 @@ impl Store {
                         stats.restores += 1;
                         stats.restore_bytes += job.size;
                         self.table.get_mut(slot).state = State::Sealed;
+                        self.publish(slot);
                         self.settle_waiters(id, Some(slot), out);
                         self.push_awaited(slot, out);
                         self.on_unreferenced(slot, out);

@@ -98,6 +98,8 @@ impl Store {
                 }
                 if dropped {
                     self.drop_evicted(slot, None, out);
+                } else {
+                    self.publish(slot);
                 }
                 return self.room_changed(out);
             }
@@ -119,6 +121,7 @@ impl Store {
             self.spill.records.remove(&slot);
             self.spill.stats.spills_abandoned += 1;
             self.table.get_mut(slot).state = State::Sealed;
+            self.publish(slot);
             return false;
         }
         debug_assert!(!delete, "an unheld spilling object with a pending delete");
