@@ -122,6 +122,13 @@ fn gone_with_a_put_in_flight() {
         Reply::Attach { error, .. } => assert_eq!(error, plasma_protocol::ErrorCode::Ok),
         other => panic!("expected an attach reply, got {other:?}"),
     }
+    // The arena, directory and hold-table descriptors follow the reply.
+    // Read them all, so that nothing is still being sent to this connection
+    // when it goes: a store that fails to write to a closed peer drops it
+    // without reading the frames it sent last.
+    for _ in 0..3 {
+        raw.skip_fd_message();
+    }
     raw.send_request(&Request::Put {
         id,
         evict_if_full: true,
