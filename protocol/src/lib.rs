@@ -24,4 +24,4 @@ pub use message::{
     Digest, ErrorCode, MessageType, ObjectInfo, ObjectSpec, PutHold, Reply, Request, Residence,
     DIGEST_LEN, EXTENSIONS_MARKER, PUT_HOLD_BY_SOCKET,
 };
-pub use stats::{StoreStats, Tally};
+pub use stats::{SpillStats, StoreStats, Tally};

@@ -66,6 +66,45 @@ pub struct StoreStats {
     pub queued_bytes: u64,
     /// Milliseconds since the store started serving.
     pub uptime_ms: u64,
+    /// Bytes the spill directory may hold (`--spill-max`); 0: spilling is
+    /// off, and every [`StoreStats::spill`] figure is 0.
+    pub spill_limit: u64,
+    /// What spilling to disk holds and has done.
+    pub spill: SpillStats,
+}
+
+/// Spilling to disk, as a StatsReply reports it (and the store counts it).
+/// Counts from the store's start, except the first four (now).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpillStats {
+    /// Objects on disk now (spilled, or being restored).
+    pub spilled_objects: u64,
+    /// Their data + metadata bytes.
+    pub spilled_bytes: u64,
+    /// Writes under way.
+    pub spills_in_flight: u64,
+    /// Reads under way.
+    pub restores_in_flight: u64,
+    /// Spills completed.
+    pub spills: u64,
+    /// Their bytes.
+    pub spill_bytes: u64,
+    /// Restores completed.
+    pub restores: u64,
+    /// Their bytes.
+    pub restore_bytes: u64,
+    /// Spills abandoned because the object was held when its write ended
+    /// (it stays in memory).
+    pub spills_abandoned: u64,
+    /// Spill writes that failed, for any reason.
+    pub spill_failures: u64,
+    /// Objects dropped instead of spilled: the disk or the limit was full,
+    /// or the write failed.
+    pub dropped: u64,
+    /// Restores that failed (file missing, corrupt, unreadable): objects
+    /// lost.
+    pub restore_failures: u64,
 }
 
 impl StoreStats {

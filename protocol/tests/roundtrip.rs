@@ -3,7 +3,7 @@
 
 use plasma_protocol::{
     decode_notification, decode_reply, decode_request, parse_frame, Digest, Encoder, ErrorCode,
-    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, Residence, StoreStats, Tally,
+    ObjectId, ObjectInfo, ObjectSpec, Reply, Request, Residence, SpillStats, StoreStats, Tally,
     DEFAULT_MAX_FRAME_LEN,
 };
 use proptest::collection::vec;
@@ -266,8 +266,9 @@ fn stats() -> impl Strategy<Value = StoreStats> {
         vec(tally(), 6),
         any::<[u64; 10]>(),
         vec((any::<i64>(), any::<u64>()), 0..8),
+        any::<[u64; 13]>(),
     )
-        .prop_map(|(t, n, requests)| {
+        .prop_map(|(t, n, requests, p)| {
             let mut s = StoreStats::default();
             s.created = t[0];
             s.sealed = t[1];
@@ -288,8 +289,35 @@ fn stats() -> impl Strategy<Value = StoreStats> {
                 _,
             ] = n;
             s.requests = requests;
+            s.spill_limit = p[0];
+            s.spill = spill_stats(&p[1..]);
             s
         })
+}
+
+/// Spill figures from 12 values, in field order.
+fn spill_stats(v: &[u64]) -> SpillStats {
+    let mut p = SpillStats::default();
+    for (field, value) in [
+        &mut p.spilled_objects,
+        &mut p.spilled_bytes,
+        &mut p.spills_in_flight,
+        &mut p.restores_in_flight,
+        &mut p.spills,
+        &mut p.spill_bytes,
+        &mut p.restores,
+        &mut p.restore_bytes,
+        &mut p.spills_abandoned,
+        &mut p.spill_failures,
+        &mut p.dropped,
+        &mut p.restore_failures,
+    ]
+    .into_iter()
+    .zip(v)
+    {
+        *field = *value;
+    }
+    p
 }
 
 proptest! {
@@ -421,6 +449,9 @@ fn a_stats_reply_keeps_every_field_apart() {
     s.queued_bytes = n();
     s.uptime_ms = n();
     s.requests = vec![(9, n()), (68, u64::MAX)];
+    s.spill_limit = n();
+    let rest: Vec<u64> = (0..12).map(|_| n()).collect();
+    s.spill = spill_stats(&rest);
     let reply = Reply::Stats(Box::new(s));
     let mut out = Vec::new();
     Encoder::new().encode_reply(&reply, &mut out);

@@ -3,17 +3,21 @@
 //! StatsReply's table: slots 0–20 are `uint64` scalars in the order of
 //! [`scalars`] (absent = 0, so a reader older than a later slot ignores it
 //! and one newer reads 0); slot 21 `request_types: [int64]` and slot 22
-//! `request_counts: [uint64]` pair up position by position.
+//! `request_counts: [uint64]` pair up position by position; slots 23–35
+//! are the spilling scalars, in the order of [`spill_scalars`].
 
 use super::wire::{table_verifier, verify_root, vt, Fbb, I64VecField, Root};
 use super::DecodeError;
-use crate::{Reply, StoreStats, Tally};
+use crate::{Reply, SpillStats, StoreStats, Tally};
 
 /// Number of scalar slots.
 const SCALARS: usize = 21;
 /// Slot of the request type numbers; the counts follow in the next one.
 const REQUEST_TYPES: u16 = SCALARS as u16;
 const REQUEST_COUNTS: u16 = REQUEST_TYPES + 1;
+/// First slot of the spilling scalars, and their number.
+const SPILL_FIRST: u16 = REQUEST_COUNTS + 1;
+const SPILL_SCALARS: usize = 13;
 
 table_verifier!(
     /// `StatsReply`.
@@ -41,6 +45,19 @@ table_verifier!(
         20 "uptime_ms": u64,
         21 "request_types": I64VecField,
         22 "request_counts": I64VecField,
+        23 "spill_limit": u64,
+        24 "spilled_objects": u64,
+        25 "spilled_bytes": u64,
+        26 "spills_in_flight": u64,
+        27 "restores_in_flight": u64,
+        28 "spills": u64,
+        29 "spill_bytes": u64,
+        30 "restores": u64,
+        31 "restore_bytes": u64,
+        32 "spills_abandoned": u64,
+        33 "spill_failures": u64,
+        34 "spill_dropped": u64,
+        35 "restore_failures": u64,
     }
 );
 
@@ -72,6 +89,47 @@ fn scalars(s: &StoreStats) -> [u64; SCALARS] {
     ]
 }
 
+/// The spilling scalars in slot order, from [`SPILL_FIRST`].
+fn spill_scalars(s: &StoreStats) -> [u64; SPILL_SCALARS] {
+    let p = &s.spill;
+    [
+        s.spill_limit,
+        p.spilled_objects,
+        p.spilled_bytes,
+        p.spills_in_flight,
+        p.restores_in_flight,
+        p.spills,
+        p.spill_bytes,
+        p.restores,
+        p.restore_bytes,
+        p.spills_abandoned,
+        p.spill_failures,
+        p.dropped,
+        p.restore_failures,
+    ]
+}
+
+/// The spill limit and figures from their slots' values.
+fn spill_from_scalars(v: [u64; SPILL_SCALARS]) -> (u64, SpillStats) {
+    let [limit, spilled_objects, spilled_bytes, spills_in_flight, restores_in_flight, spills, spill_bytes, restores, restore_bytes, spills_abandoned, spill_failures, dropped, restore_failures] =
+        v;
+    let spill = SpillStats {
+        spilled_objects,
+        spilled_bytes,
+        spills_in_flight,
+        restores_in_flight,
+        spills,
+        spill_bytes,
+        restores,
+        restore_bytes,
+        spills_abandoned,
+        spill_failures,
+        dropped,
+        restore_failures,
+    };
+    (limit, spill)
+}
+
 fn from_scalars(v: [u64; SCALARS], requests: Vec<(i64, u64)>) -> StoreStats {
     let tally = |objects, bytes| Tally { objects, bytes };
     let [capacity, c_o, c_b, s_o, s_b, h_o, h_b, e_o, e_b, x_o, x_b, clients, subscribers, waiting_gets, pending_awaits, ev_o, ev_b, deletions, creates_refused, queued_bytes, uptime_ms] =
@@ -93,6 +151,8 @@ fn from_scalars(v: [u64; SCALARS], requests: Vec<(i64, u64)>) -> StoreStats {
         requests,
         queued_bytes,
         uptime_ms,
+        spill_limit: 0,
+        spill: SpillStats::default(),
     }
 }
 
@@ -110,7 +170,13 @@ pub(crate) fn decode_reply(payload: &[u8]) -> Result<Reply, DecodeError> {
     let requests = (0..types.len())
         .map(|i| Ok((types.i64(i)?, counts.i64(i)? as u64)))
         .collect::<Result<_, DecodeError>>()?;
-    Ok(Reply::Stats(Box::new(from_scalars(v, requests))))
+    let mut spill = [0u64; SPILL_SCALARS];
+    for (slot, value) in (SPILL_FIRST..).zip(spill.iter_mut()) {
+        *value = t.u64(slot)?;
+    }
+    let mut stats = from_scalars(v, requests);
+    (stats.spill_limit, stats.spill) = spill_from_scalars(spill);
+    Ok(Reply::Stats(Box::new(stats)))
 }
 
 pub(crate) fn encode_reply(fbb: &mut Fbb, stats: &StoreStats) -> Root {
@@ -125,5 +191,8 @@ pub(crate) fn encode_reply(fbb: &mut Fbb, stats: &StoreStats) -> Root {
     }
     fbb.push_slot_always(vt(REQUEST_TYPES), types);
     fbb.push_slot_always(vt(REQUEST_COUNTS), counts);
+    for (slot, value) in (SPILL_FIRST..).zip(spill_scalars(stats)) {
+        fbb.push_slot(vt(slot), value, 0);
+    }
     fbb.end_table(start)
 }

@@ -125,6 +125,8 @@ impl Store {
         s.deletions = c.deletions;
         s.creates_refused = c.creates_refused;
         s.requests = requests;
+        s.spill_limit = self.spill.limit.unwrap_or(0);
+        s.spill = self.spill.stats;
         s
     }
 

@@ -107,6 +107,13 @@ fn an_object_pushed_out_of_memory_is_spilled_not_deleted() {
     assert_eq!((s.spills, s.spill_bytes), (1, 610));
     assert_eq!(k.store.allocated(), 610, "only object 2 in memory");
     assert_eq!(k.disk.len(), 1);
+    // Stats carries the same figures, and the directory's limit.
+    let stats = k.store.stats();
+    assert_eq!((stats.spill, stats.spill_limit), (s, 1 << 20));
+    assert_eq!(
+        stats.sealed.objects, 1,
+        "the spilled object is not in memory"
+    );
 }
 
 #[test]

@@ -140,36 +140,8 @@ pub enum Notice {
 }
 
 /// What spilling has done since the store started, and what is on disk
-/// now. One struct, so that Stats (another branch) can report it whole.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SpillStats {
-    /// Objects on disk now (spilled or being restored).
-    pub spilled_objects: u64,
-    /// Their data + metadata bytes.
-    pub spilled_bytes: u64,
-    /// Writes under way.
-    pub spills_in_flight: u64,
-    /// Reads under way.
-    pub restores_in_flight: u64,
-    /// Spills completed.
-    pub spills: u64,
-    /// Their bytes.
-    pub spill_bytes: u64,
-    /// Restores completed.
-    pub restores: u64,
-    /// Their bytes.
-    pub restore_bytes: u64,
-    /// Spills abandoned because the object was held when its write ended.
-    pub spills_abandoned: u64,
-    /// Spill writes that failed (any reason).
-    pub spill_failures: u64,
-    /// Objects dropped instead of spilled: the disk or the limit was full,
-    /// or the write failed.
-    pub dropped: u64,
-    /// Restores that failed (file missing, corrupt, unreadable): objects lost.
-    pub restore_failures: u64,
-}
+/// now: the figures a StatsReply carries, kept as they happen.
+pub use plasma_protocol::SpillStats;
 
 /// Where a spilled object's bytes are.
 #[derive(Clone, Copy, Debug)]
