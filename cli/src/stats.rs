@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use plasma_client::{ObjectInfo, StatsError, StoreStats, Tally};
 use plasma_protocol::MessageType;
+use plasma_protocol::SpillStats;
 use serde::Serialize;
 
 use crate::format::{bytes, count, seconds};
@@ -35,6 +36,45 @@ impl Count {
     }
 }
 
+/// Spilling to disk, when the store spills.
+#[derive(Debug, Default, Serialize)]
+pub struct SpillView {
+    /// Bytes the spill directory may hold.
+    limit_bytes: u64,
+    /// On disk now (spilled, or being restored).
+    on_disk: Count,
+    spills_in_flight: u64,
+    restores_in_flight: u64,
+    /// Completed, since the store started.
+    spills: Count,
+    restores: Count,
+    spills_abandoned: u64,
+    spill_failures: u64,
+    /// Objects dropped instead of spilled (disk or limit full, or a failed
+    /// write).
+    dropped: u64,
+    /// Objects lost because their file was missing, corrupt or unreadable.
+    restore_failures: u64,
+}
+
+impl SpillView {
+    fn new(limit_bytes: u64, p: &SpillStats) -> Self {
+        let tally = |objects, bytes| Count { objects, bytes };
+        SpillView {
+            limit_bytes,
+            on_disk: tally(p.spilled_objects, p.spilled_bytes),
+            spills_in_flight: p.spills_in_flight,
+            restores_in_flight: p.restores_in_flight,
+            spills: tally(p.spills, p.spill_bytes),
+            restores: tally(p.restores, p.restore_bytes),
+            spills_abandoned: p.spills_abandoned,
+            spill_failures: p.spill_failures,
+            dropped: p.dropped,
+            restore_failures: p.restore_failures,
+        }
+    }
+}
+
 /// What `plasma stats` shows; `None` where the store cannot tell.
 #[derive(Debug, Default, Serialize)]
 pub struct StatsView {
@@ -56,6 +96,8 @@ pub struct StatsView {
     requests: Option<BTreeMap<&'static str, u64>>,
     queued_bytes: Option<u64>,
     uptime_seconds: Option<u64>,
+    /// `None` when the store does not spill (or cannot tell).
+    spill: Option<SpillView>,
 }
 
 impl StatsView {
@@ -83,6 +125,7 @@ impl StatsView {
             requests: Some(requests),
             queued_bytes: Some(s.queued_bytes),
             uptime_seconds: Some(s.uptime_ms / 1000),
+            spill: (s.spill_limit > 0).then(|| SpillView::new(s.spill_limit, &s.spill)),
         }
     }
 
@@ -234,10 +277,57 @@ fn human(v: &StatsView, socket: &str) -> String {
             .join(", ")
     });
     lines.push(("requests", requests.unwrap_or_else(|| "-".into())));
+    match (&v.spill, v.uptime_seconds) {
+        (Some(p), _) => lines.extend(spill_lines(p)),
+        (None, Some(_)) => lines.push(("spill", "off".into())),
+        (None, None) => lines.push(("spill", "-".into())),
+    }
     lines
         .into_iter()
         .map(|(k, v)| format!("{k:<14}{v}\n"))
         .collect()
+}
+
+/// The spilling lines of the human-readable table.
+fn spill_lines(p: &SpillView) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "spill",
+            format!(
+                "{} on disk, of {}",
+                objects(p.on_disk),
+                bytes(p.limit_bytes)
+            ),
+        ),
+        (
+            "  spills",
+            format!(
+                "{} ({}), {} under way, {} abandoned",
+                count(p.spills.objects),
+                bytes(p.spills.bytes),
+                count(p.spills_in_flight),
+                count(p.spills_abandoned)
+            ),
+        ),
+        (
+            "  restores",
+            format!(
+                "{} ({}), {} under way",
+                count(p.restores.objects),
+                bytes(p.restores.bytes),
+                count(p.restores_in_flight)
+            ),
+        ),
+        (
+            "  failures",
+            format!(
+                "{} writes, {} reads; {} dropped instead of spilled",
+                count(p.spill_failures),
+                count(p.restore_failures),
+                count(p.dropped)
+            ),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -299,5 +389,31 @@ mod tests {
         assert_eq!(v.clients, None);
         let text = human(&v, "/s");
         assert!(text.contains("clients       -\n"), "{text}");
+        assert!(text.contains("spill         -\n"), "{text}");
+    }
+
+    #[test]
+    fn a_spilling_store_shows_its_disk_and_a_plain_one_says_off() {
+        let mut s = StoreStats::default();
+        s.uptime_ms = 1000;
+        let text = human(&StatsView::from_stats(&s), "/s");
+        assert!(text.contains("spill         off\n"), "{text}");
+        s.spill_limit = 1 << 30;
+        s.spill.spilled_objects = 3;
+        s.spill.spilled_bytes = 3 << 20;
+        s.spill.spills = 5;
+        s.spill.restores = 2;
+        s.spill.dropped = 1;
+        let view = StatsView::from_stats(&s);
+        let text = human(&view, "/s");
+        assert!(
+            text.contains("spill         3.00 MiB in 3 objects on disk, of 1.00 GiB\n"),
+            "{text}"
+        );
+        assert!(text.contains("  spills      5 ("), "{text}");
+        assert!(text.contains("1 dropped instead of spilled"), "{text}");
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["spill"]["on_disk"]["objects"], 3);
+        assert_eq!(json["spill"]["limit_bytes"], 1u64 << 30);
     }
 }

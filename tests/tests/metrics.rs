@@ -1,10 +1,11 @@
 //! `/metrics` (`--metrics-listen`), scraped with a real HTTP client after
-//! known operations: the values follow them, in Prometheus' text format.
+//! known operations: the values follow them, in Prometheus' text format;
+//! a spilling store adds its disk figures, as Stats and `plasma stats` do.
 
 use std::collections::HashMap;
 
 use plasma_client::CreateError;
-use plasma_e2e::TestStore;
+use plasma_e2e::{eventually, SpillPlace, TestStore};
 use plasma_protocol::ObjectId;
 
 /// One scrape: the sample lines as `name{labels}` → value.
@@ -134,5 +135,66 @@ fn no_metrics_endpoint_unless_asked() {
         !store.stderr_text().contains("serving metrics"),
         "{}",
         store.stderr_report()
+    );
+}
+
+#[test]
+fn a_spilling_store_reports_its_disk_in_stats_plasma_stats_and_metrics() {
+    const MIB: usize = 1 << 20;
+    let store = TestStore::builder()
+        .memory(8 * MIB as u64)
+        .spill(SpillPlace::Own, None)
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
+        .start();
+    let url = store.metrics_url();
+    let client = store.client();
+    let ids: Vec<ObjectId> = (0..12u8)
+        .map(|i| {
+            let id = ObjectId::random();
+            client.create_and_seal(id, &vec![i; MIB], b"").unwrap();
+            id
+        })
+        .collect();
+    let mut stats = client.stats().unwrap();
+    eventually("the spill writes have ended", || {
+        stats = client.stats().unwrap();
+        stats.spill.spills_in_flight == 0
+    });
+    let p = stats.spill;
+    assert!(stats.spill_limit > 0, "{stats:?}");
+    assert!(p.spills >= 4, "{p:?}");
+    assert_eq!(
+        (p.spilled_objects, p.spilled_bytes),
+        (p.spills, p.spill_bytes)
+    );
+    assert_eq!(p.spill_bytes, p.spills * MIB as u64);
+    assert_eq!(p.restores + p.dropped + p.spill_failures, 0);
+    // The first object went first; a Get brings it back.
+    let got = client.get(&ids[..1]).unwrap();
+    assert!(got[0].data().iter().all(|&b| b == 0));
+    drop(got);
+    let after = client.stats().unwrap().spill;
+    assert_eq!((after.restores, after.restore_bytes), (1, MIB as u64));
+
+    let page = scrape(&url);
+    let limit = stats.spill_limit as f64;
+    assert_eq!(value(&page, "plasma_store_spill_limit_bytes"), limit);
+    assert_eq!(value(&page, "plasma_store_restores_total"), 1.0);
+    assert_eq!(value(&page, "plasma_store_restore_bytes_total"), MIB as f64);
+    assert!(value(&page, "plasma_store_spills_total") >= p.spills as f64);
+    assert_eq!(value(&page, "plasma_store_restore_failures_total"), 0.0);
+
+    let out = store.plasma(&["stats", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["spill"]["restores"]["objects"], 1);
+    assert_eq!(json["spill"]["limit_bytes"], stats.spill_limit);
+    let out = store.plasma(&["stats"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("spill ") && l.contains("on disk, of")),
+        "{text}"
     );
 }

@@ -8,6 +8,11 @@
 //! `creates_refused_total`; `clients`, `subscribers`, `waiting_gets`,
 //! `pending_awaits`; `requests_total` by `type`; `queued_bytes`;
 //! `uptime_seconds`; `request_duration_seconds` (histogram) by `type`.
+//! A store that spills adds `spill_limit_bytes`, `spilled_bytes`,
+//! `spilled_objects`, `spills_in_flight`, `restores_in_flight`,
+//! `spills_total`, `spill_bytes_total`, `restores_total`,
+//! `restore_bytes_total`, `spills_abandoned_total`, `spill_failures_total`,
+//! `spill_dropped_total` and `restore_failures_total`.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -67,6 +72,101 @@ fn family(
     for &(label_value, v) in values {
         let labels = [(label, label_value)];
         value(m.encode_family(&labels)?, kind, v)?;
+    }
+    Ok(())
+}
+
+/// The spilling metrics (only from a store that spills).
+fn encode_spill(
+    e: &mut DescriptorEncoder<'_>,
+    limit: u64,
+    p: &plasma_protocol::SpillStats,
+) -> std::fmt::Result {
+    let bytes = Unit::Bytes;
+    let (gauge, counter) = (MetricType::Gauge, MetricType::Counter);
+    let rows: [(MetricType, &str, &str, Option<&Unit>, u64); 13] = [
+        (
+            gauge,
+            "spill_limit",
+            "Bytes the spill directory may hold (--spill-max).",
+            Some(&bytes),
+            limit,
+        ),
+        (
+            gauge,
+            "spilled",
+            "Bytes of objects on disk (spilled, or being restored).",
+            Some(&bytes),
+            p.spilled_bytes,
+        ),
+        (
+            gauge,
+            "spilled_objects",
+            "Objects on disk (spilled, or being restored).",
+            None,
+            p.spilled_objects,
+        ),
+        (
+            gauge,
+            "spills_in_flight",
+            "Spill writes under way.",
+            None,
+            p.spills_in_flight,
+        ),
+        (
+            gauge,
+            "restores_in_flight",
+            "Restore reads under way.",
+            None,
+            p.restores_in_flight,
+        ),
+        (counter, "spills", "Spills completed.", None, p.spills),
+        (
+            counter,
+            "spill",
+            "Bytes spilled.",
+            Some(&bytes),
+            p.spill_bytes,
+        ),
+        (counter, "restores", "Restores completed.", None, p.restores),
+        (
+            counter,
+            "restore",
+            "Bytes restored.",
+            Some(&bytes),
+            p.restore_bytes,
+        ),
+        (
+            counter,
+            "spills_abandoned",
+            "Spills abandoned because the object was held when its write ended.",
+            None,
+            p.spills_abandoned,
+        ),
+        (
+            counter,
+            "spill_failures",
+            "Spill writes that failed.",
+            None,
+            p.spill_failures,
+        ),
+        (
+            counter,
+            "spill_dropped",
+            "Objects dropped instead of spilled (disk or limit full, or a failed write).",
+            None,
+            p.dropped,
+        ),
+        (
+            counter,
+            "restore_failures",
+            "Restores that failed (file missing, corrupt or unreadable): objects lost.",
+            None,
+            p.restore_failures,
+        ),
+    ];
+    for (kind, name, help, unit, v) in rows {
+        single(e, kind, name, help, unit, v)?;
     }
     Ok(())
 }
@@ -184,6 +284,9 @@ impl Collector for SnapshotCollector {
             None,
             s.pending_awaits,
         )?;
+        if s.spill_limit > 0 {
+            encode_spill(&mut e, s.spill_limit, &s.spill)?;
+        }
         let m = e.encode_descriptor(
             "requests",
             "Requests handled, by type.",
@@ -282,6 +385,32 @@ mod tests {
             "plasma_store_request_duration_seconds_bucket{type=\"get\",le=\"+Inf\"} 1",
             "plasma_store_request_duration_seconds_count{type=\"get\"} 1",
             "# TYPE plasma_store_request_duration_seconds histogram",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains("spill"), "spilling off: no spill metrics");
+    }
+
+    #[test]
+    fn a_spilling_store_adds_its_disk_figures() {
+        let mut stats = StoreStats::default();
+        stats.spill_limit = 4096;
+        stats.spill.spilled_bytes = 1000;
+        stats.spill.spills = 3;
+        stats.spill.restore_bytes = 700;
+        stats.spill.dropped = 2;
+        let text = render(Snapshot {
+            stats,
+            latencies: Latencies::default(),
+        })
+        .unwrap();
+        for line in [
+            "plasma_store_spill_limit_bytes 4096",
+            "plasma_store_spilled_bytes 1000",
+            "plasma_store_spills_total 3",
+            "plasma_store_restore_bytes_total 700",
+            "plasma_store_spill_dropped_total 2",
+            "plasma_store_restore_failures_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
