@@ -54,6 +54,16 @@ pub enum RustTune {
     Spin,
 }
 
+/// A client of `store` whose every request goes through the socket (our
+/// `direct` capability off): what the rows that ask how the event loop
+/// serves others under some load measure with. A direct get never meets
+/// the loop, so it would show nothing of it.
+pub fn socket_only_client(store: &Daemon) -> Result<Client> {
+    let mut options = ClientOptions::default();
+    options.direct = false;
+    Client::connect_with(store.socket(), options).map_err(client("connect"))
+}
+
 /// Connects to `store` with `tune` and runs `op` pinned to `cpu`.
 pub fn run(
     store: &Daemon,
