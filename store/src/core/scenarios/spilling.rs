@@ -5,7 +5,7 @@
 use plasma_protocol::{ErrorCode, ObjectId, ObjectSpec, Reply, Request, Residence};
 
 use crate::core::testkit::{crc32, deletions, oid, replies, resumed, Failure, Kit};
-use crate::core::{DiskOp, Effect, Notice, RestoreError, SpillError};
+use crate::core::{DiskOp, Effect, Notice, RestoreError, SpillError, SpillFile};
 
 use super::{A, B, C};
 
@@ -358,6 +358,45 @@ fn a_full_spill_directory_drops_objects_with_one_notice_per_episode() {
     cas(&mut k, A, 5, 600);
     let fx = cas(&mut k, A, 6, 600);
     assert!(fx.iter().any(|e| matches!(e, Effect::Notice(_))));
+}
+
+#[test]
+fn a_write_under_way_when_the_disk_fills_does_not_end_the_episode() {
+    let mut k = Kit::spilling(1300, 1 << 20);
+    k.run(C, Request::Subscribe);
+    cas(&mut k, A, 1, 600);
+    cas(&mut k, A, 2, 600);
+    // One large create writes both out at once.
+    let fx = cas_deferred(&mut k, A, 3, 1190);
+    assert_eq!(writes(&fx), 2);
+    let files: Vec<SpillFile> =
+        k.io.iter()
+            .filter_map(|op| match op {
+                DiskOp::Write { file, .. } => Some(*file),
+                _ => None,
+            })
+            .collect();
+    // The later write fails for lack of room first; the earlier one, under
+    // way all along, succeeds after it.
+    k.io.reverse();
+    let later = files[1];
+    let fx = k.finish_io(true, |f| {
+        (f == later).then_some(Failure::Write(SpillError::NoSpace))
+    });
+    let notices = fx.iter().filter(|e| matches!(e, Effect::Notice(_))).count();
+    assert_eq!(notices, 1, "{fx:?}");
+    assert_eq!(resumed(&fx), vec![A]);
+    cas(&mut k, A, 3, 1190);
+    // Nothing started since the disk filled has succeeded: the next drop
+    // belongs to the same episode, without a line of its own.
+    cas_deferred(&mut k, A, 4, 600);
+    let fx = k.finish_io(true, |_| Some(Failure::Write(SpillError::NoSpace)));
+    assert_eq!(deletions(&fx), vec![oid(3)]);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Notice(_))),
+        "a new episode: {fx:?}"
+    );
+    assert_eq!(k.store.spill_stats().dropped, 2);
 }
 
 #[test]

@@ -190,9 +190,12 @@ pub(super) struct SpillBook {
     pub freeing: u64,
     /// Bytes of the files that exist or are being written.
     pub disk_bytes: u64,
-    /// Objects have been dropped for lack of disk since the last spill
-    /// that succeeded.
-    pub disk_full: bool,
+    /// Objects are being dropped for lack of disk: the first file number
+    /// given out after the first of them. The episode ends when a spill of
+    /// such a file succeeds (one started while the disk was known to be
+    /// full); a write already under way when it filled says nothing new
+    /// about the room left, whenever it ends.
+    pub full_since: Option<u64>,
     next_file: u64,
     pub stats: SpillStats,
 }

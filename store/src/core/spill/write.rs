@@ -78,7 +78,7 @@ impl Store {
                 self.free_resident(Some(job.extent), job.size, None);
                 false
             }
-            (Some(slot), Ok(crc)) => self.spill_written(slot, crc),
+            (Some(slot), Ok(crc)) => self.spill_written(slot, file, crc),
             (Some(slot), Err(error)) => {
                 self.spill.stats.spill_failures += 1;
                 self.spill.records.remove(&slot);
@@ -111,8 +111,9 @@ impl Store {
         self.room_changed(out);
     }
 
-    /// A spill write of `slot` succeeded; whether its file stays.
-    fn spill_written(&mut self, slot: u32, crc: u32) -> bool {
+    /// A spill write of `slot` into `file` succeeded; whether its file
+    /// stays.
+    fn spill_written(&mut self, slot: u32, file: SpillFile, crc: u32) -> bool {
         let e = self.table.get(slot);
         let (size, extent, held, delete) =
             (e.size(), e.extent(), e.ref_count > 0, e.delete_pending);
@@ -135,7 +136,9 @@ impl Store {
         stats.spill_bytes += size;
         stats.spilled_objects += 1;
         stats.spilled_bytes += size;
-        self.spill.disk_full = false;
+        if self.spill.full_since.is_some_and(|n| file.0 >= n) {
+            self.spill.full_since = None;
+        }
         true
     }
 
@@ -143,8 +146,8 @@ impl Store {
     /// of room on disk: the first of an episode gets a log line.
     fn note_dropped(&mut self, id: ObjectId, limit: Option<u64>, out: &mut Outcome) {
         self.spill.stats.dropped += 1;
-        if !self.spill.disk_full {
-            self.spill.disk_full = true;
+        if self.spill.full_since.is_none() {
+            self.spill.full_since = Some(self.spill.next_file);
             out.effects
                 .push(Effect::Notice(Notice::SpillDiskFull { id, limit }));
         }
