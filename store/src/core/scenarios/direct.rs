@@ -82,6 +82,16 @@ fn release(table: &HeapWords, slot: usize, s: &Snapshot, head: &mut u64, stamp: 
     ));
 }
 
+/// B releases oid(1), pinned through slot 5, and says so: the store
+/// unpins it and publishes it again.
+fn release_pinned(k: &mut Kit, dir: &HeapWords, table: &HeapWords, s: &Snapshot) {
+    let mut head = 0;
+    release(table, 5, s, &mut head, 1);
+    k.run(B, Request::HoldsChanged);
+    assert_eq!(k.store.pinned_objects(), 0);
+    assert!(take(dir, table, 5, oid(1)).is_some(), "published again");
+}
+
 fn put_small(k: &mut Kit, c: ClientId, id: ObjectId, size: u64) {
     k.put(c, id, size, 0);
 }
@@ -117,11 +127,7 @@ fn an_eviction_pins_a_directly_held_object_until_its_slot_is_cleared() {
     let one = listed.iter().find(|i| i.object_id == oid(1)).unwrap();
     assert_eq!(one.ref_count, 1, "list counts the slot holder");
     // Released: the client tells the store, which republishes it.
-    let mut head = 0;
-    release(&table, 5, &s, &mut head, 1);
-    k.run(B, Request::HoldsChanged);
-    assert_eq!(k.store.pinned_objects(), 0);
-    assert!(take(&dir, &table, 5, oid(1)).is_some(), "published again");
+    release_pinned(&mut k, &dir, &table, &s);
 }
 
 #[test]
@@ -442,11 +448,7 @@ fn with_spilling_on_a_directly_held_object_is_pinned_not_spilled() {
     };
     assert_eq!(residence(&mut k, oid(1)), Some(Residence::Memory));
     assert_eq!(residence(&mut k, oid(2)), Some(Residence::Disk));
-    let mut head = 0;
-    release(&table, 5, &s, &mut head, 1);
-    k.run(B, Request::HoldsChanged);
-    assert_eq!(k.store.pinned_objects(), 0);
-    assert!(take(&dir, &table, 5, oid(1)).is_some(), "published again");
+    release_pinned(&mut k, &dir, &table, &s);
 }
 
 #[test]
