@@ -37,7 +37,11 @@ impl Store {
             return;
         }
         let held = self.scan_for(&keys);
-        victims.retain(|s| !held.contains(s));
+        if !held.is_empty() {
+            // Not for nothing: a large eviction has hundreds of thousands
+            // of victims, and each lookup hashes.
+            victims.retain(|s| !held.contains(s));
+        }
         // A pinned victim no slot holds any more is freed by the caller:
         // it is no longer pinned.
         if !self.direct.pinned.is_empty() {
