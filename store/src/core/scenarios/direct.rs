@@ -393,6 +393,35 @@ fn garbage_in_a_hold_table_only_pins() {
     assert_eq!(k.evict(A, 10_000), 100);
 }
 
+#[test]
+fn a_put_waits_for_a_spill_like_a_create_and_then_holds_through_its_slot() {
+    let (mut k, _dir) = with_directory(Kit::spilling(10_000, 1 << 20));
+    put_small(&mut k, A, oid(1), 6000);
+    attach(&mut k, B);
+    let data = vec![7u8; 6000];
+    let put = || Request::Put {
+        id: oid(2),
+        evict_if_full: true,
+        data: &data,
+        metadata: b"",
+        digest: [2; 8],
+        slot: 0,
+    };
+    // oid(1) must go to disk first: the Put is deferred, unanswered.
+    let fx = k.run(B, put());
+    assert_eq!(spill_writes(&fx), 1, "{fx:?}");
+    assert!(k.is_deferred(B));
+    assert!(replies(&fx).is_empty(), "{fx:?}");
+    assert_eq!(resumed(&k.finish_writes()), vec![B]);
+    // Handed in again, as the loop does after the Resume.
+    let r = k.ask(B, put());
+    let Reply::Put { error, hold, .. } = r else {
+        panic!("{r:?}");
+    };
+    assert_eq!((error, hold), (ErrorCode::Ok, PutHold::Slot));
+    assert!(k.contains(C, oid(1)), "spilled, not lost");
+}
+
 /// Random sequences of direct holds, releases and puts among ordinary
 /// creates, seals, gets, deletes, evictions and disconnects by four
 /// clients: the store's invariants hold after every step (the kit checks
